@@ -1,0 +1,45 @@
+# Ladder's commands. `make demo` and `make test` are all a newcomer types:
+# each creates .venv and installs the project when needed.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test test-postgres run lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## demo: migrate the embedded SQLite database, seed demo data, print a summary
+demo: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input -v0
+	$(BIN)/python manage.py demo
+
+## test: the whole suite (embedded default, or PostgreSQL + Redis when DATABASE_URL/CELERY_BROKER_URL are set)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## run: admin + API (http://127.0.0.1:8000/admin/), a Celery worker and beat when a broker is set
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --no-input -v0
+	$(BIN)/python manage.py run_local
+
+## lint: ruff check and format check
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## bench: benchmarks against PostgreSQL (see docs/performance.md)
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

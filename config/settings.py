@@ -1,0 +1,181 @@
+"""Ladder's one settings module.
+
+Everything comes from the environment, and every default works on a bare
+machine: SQLite under ``var/``, Celery tasks run in-process, and email written
+as ``.eml`` files under ``var/outbox/``. Setting ``DATABASE_URL`` and
+``CELERY_BROKER_URL`` switches to PostgreSQL and Redis; ``EMAIL_BACKEND`` plus
+``ANYMAIL_*`` variables switch to a real provider. ``LADDER_ENV=production``
+refuses to start with the development secret key or with ``DEBUG`` on.
+"""
+
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+env = environ.Env()
+
+#: Where the embedded default keeps its database and outbox.
+VAR_DIR = Path(env.str("LADDER_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# --- Mode and secrets -------------------------------------------------------
+
+#: Known to everyone who has read this file, so production refuses it.
+DEVELOPMENT_SECRET_KEY = "ladder-development-key-not-for-production"
+
+#: "development" (the default) or "production".
+LADDER_ENV = env.str("LADDER_ENV", default="development")
+if LADDER_ENV not in ("development", "production"):
+    raise ImproperlyConfigured(
+        f"LADDER_ENV must be 'development' or 'production', not {LADDER_ENV!r}."
+    )
+PRODUCTION = LADDER_ENV == "production"
+
+SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+DEBUG = env.bool("DEBUG", default=not PRODUCTION)
+
+if PRODUCTION:
+    if SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured(
+            "LADDER_ENV=production needs SECRET_KEY set to a random value of at least "
+            "32 characters; it refuses the development key."
+        )
+    if DEBUG:
+        raise ImproperlyConfigured("LADDER_ENV=production refuses to start with DEBUG on.")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["*"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+#: Absolute base URL used in links inside emails (confirmation, unsubscribe).
+LADDER_SITE_URL = env.str("LADDER_SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+if PRODUCTION:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Applications -----------------------------------------------------------
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "anymail",
+    "customers",
+    "journeys",
+    "campaigns",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'ladder.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while a command writes; IMMEDIATE takes the
+    # write lock at BEGIN so two writers queue instead of failing mid-transaction.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Celery -----------------------------------------------------------------
+
+#: Empty means no broker: tasks run in-process, synchronously (the embedded default).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+
+# --- Email ------------------------------------------------------------------
+
+#: Default: one .eml file per message under var/outbox/ (config.mail.EmlOutboxBackend).
+#: Set to any django-anymail backend, e.g. "anymail.backends.postmark.EmailBackend".
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="config.mail.EmlOutboxBackend")
+EMAIL_OUTBOX_DIR = Path(env.str("EMAIL_OUTBOX_DIR", default=str(VAR_DIR / "outbox")))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Ladder <hello@ladder.localhost>")
+
+#: Every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"], e.g.
+#: ANYMAIL_POSTMARK_SERVER_TOKEN -> ANYMAIL["POSTMARK_SERVER_TOKEN"].
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
+
+# --- HTTP API ---------------------------------------------------------------
+
+#: Largest request body the API reads; larger ones get 413 before parsing.
+LADDER_API_MAX_BODY_BYTES = env.int("LADDER_API_MAX_BODY_BYTES", default=4 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = LADDER_API_MAX_BODY_BYTES
+#: Most events accepted in one batch request.
+LADDER_API_MAX_BATCH = 1000
+
+# --- Consent ----------------------------------------------------------------
+
+#: How long a double opt-in confirmation link stays valid.
+LADDER_CONSENT_CONFIRM_MAX_AGE = env.int("LADDER_CONSENT_CONFIRM_MAX_AGE", default=7 * 24 * 3600)
+
+# --- Internationalisation and static files ----------------------------------
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+}

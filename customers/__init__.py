@@ -1,0 +1,1 @@
+"""Who Ladder talks to: profiles, consent, suppression, events, stage and metrics."""

@@ -1,0 +1,262 @@
+"""Who Ladder talks to: customers, their consent, suppression, events and stage.
+
+Writes go through ``customers.services``; reads through ``customers.selectors``.
+"""
+
+import hashlib
+
+from django.db import models
+from django.db.models.functions import Lower
+
+from config import clock
+
+
+class Stage(models.TextChoices):
+    """The loyalty ladder, lowest rung first."""
+
+    #: Known to us, not yet consented or engaged.
+    SUSPECT = "suspect", "Suspect"
+    #: Consented, or engaged with our emails or site.
+    PROSPECT = "prospect", "Prospect"
+    #: Bought once.
+    CUSTOMER = "customer", "Customer"
+    #: Bought twice or more.
+    REPEAT = "repeat", "Repeat"
+    #: Buys often or is worth a lot.
+    LOYAL = "loyal", "Loyal"
+    #: Refers, reviews or promotes us.
+    ADVOCATE = "advocate", "Advocate"
+
+
+class Customer(models.Model):
+    """One person. ``email`` is stored normalized (lower case, IDNA domain).
+
+    ``email`` and ``external_id`` are NULL only after erasure, or when a customer
+    is known by external id alone; the row itself stays so that aggregates
+    (stage counts, revenue) survive erasure anonymously.
+    """
+
+    email = models.EmailField(max_length=254, unique=True, null=True, blank=True)
+    external_id = models.CharField(max_length=128, unique=True, null=True, blank=True)
+    first_name = models.CharField(max_length=150, blank=True, default="")
+    last_name = models.CharField(max_length=150, blank=True, default="")
+    #: BCP 47 language tag, e.g. "en-GB".
+    locale = models.CharField(max_length=35, blank=True, default="")
+    #: IANA time zone name; quiet hours and local send times use it.
+    time_zone = models.CharField(max_length=64, default="UTC")
+    attributes = models.JSONField(default=dict, blank=True)
+
+    stage = models.CharField(max_length=16, choices=Stage.choices, default=Stage.SUSPECT)
+    stage_changed_at = models.DateTimeField(default=clock.now)
+
+    # Metrics, filled from events by the feedback loop.
+    orders_count = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    last_purchase_at = models.DateTimeField(null=True, blank=True)
+    engagement_score = models.FloatField(default=0)
+    clv = models.DecimalField("CLV", max_digits=14, decimal_places=2, default=0)
+
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    updated_at = models.DateTimeField(default=clock.now)
+    #: Set when personal data was erased on request; the row is kept anonymous.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["stage"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="customer_email_lowercase"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or self.external_id or f"customer #{self.pk}"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+class Topic(models.Model):
+    """A kind of email a customer can consent to, e.g. ``email_marketing``."""
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConsentStatus(models.TextChoices):
+    #: May be emailed on this topic.
+    GRANTED = "granted", "Granted"
+    #: Asked for, waiting for the double opt-in confirmation; may not be emailed.
+    PENDING = "pending", "Pending confirmation"
+    #: Said no, or took it back; may not be emailed.
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class ConsentSource(models.TextChoices):
+    """How a consent change reached us."""
+
+    API = "api", "HTTP API"
+    IMPORT = "import", "CSV import"
+    FORM = "form", "Sign-up form"
+    ADMIN = "admin", "Admin"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe link"
+    #: The customer clicked the double opt-in confirmation link.
+    CONFIRMATION = "confirmation", "Confirmation link"
+
+
+class Consent(models.Model):
+    """The current consent of one customer for one topic.
+
+    Derived state: always equal to the newest ``ConsentRecord`` of the pair,
+    kept as a row so that "who may I email" is one indexed join.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents")
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="consents")
+    status = models.CharField(max_length=16, choices=ConsentStatus.choices)
+    #: Version of the wording the latest change was made under.
+    text_version = models.CharField(max_length=64, blank=True, default="")
+    updated_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "topic"], name="consent_one_per_topic"),
+        ]
+        indexes = [models.Index(fields=["topic", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.topic.key}: {self.status}"
+
+
+class ConsentRecord(models.Model):
+    """Append-only proof of every consent change: who, when, how, what they saw."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consent_records")
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=ConsentStatus.choices)
+    source = models.CharField(max_length=16, choices=ConsentSource.choices)
+    #: Who made the change: an API key's name, an admin's username, "customer".
+    actor = models.CharField(max_length=150, blank=True, default="")
+    #: The exact wording the customer agreed to, or
+    text = models.TextField(blank=True, default="")
+    #: the version of that wording, when it is kept elsewhere.
+    text_version = models.CharField(max_length=64, blank=True, default="")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True, default="")
+    recorded_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        ordering = ["-recorded_at", "-id"]
+        indexes = [models.Index(fields=["customer", "topic", "-recorded_at"])]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.topic_id} {self.status} via {self.source} at {self.recorded_at:%Y-%m-%d %H:%M}"
+        )
+
+    def save(self, *args, **kwargs) -> None:
+        # History is evidence: rows are written once and never edited in place.
+        # Erasure scrubs IP and user agent with a queryset update, on purpose.
+        if self.pk is not None:
+            raise ValueError("ConsentRecord is append-only; record a new change instead.")
+        super().save(*args, **kwargs)
+
+
+class SuppressionReason(models.TextChoices):
+    HARD_BOUNCE = "hard_bounce", "Hard bounce"
+    COMPLAINT = "complaint", "Spam complaint"
+    UNSUBSCRIBE_ALL = "unsubscribe_all", "Unsubscribed from everything"
+    MANUAL = "manual", "Added by hand"
+
+
+def address_hash(email: str) -> str:
+    """SHA-256 of a normalized address: what the suppression list keeps."""
+    return hashlib.sha256(email.encode()).hexdigest()
+
+
+class Suppression(models.Model):
+    """An address Ladder must never email, kept only as a hash of the address.
+
+    The hash, not the address, is stored so that the entry survives erasure of
+    the customer and still blocks a later re-import of the same address.
+    """
+
+    address_hash = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=20, choices=SuppressionReason.choices)
+    note = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=clock.now)
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} ({self.address_hash[:12]}…)"
+
+
+class Event(models.Model):
+    """Something a customer did (purchase, page view, email open …).
+
+    ``idempotency_key`` is unique: the same key sent twice stores one event, so a
+    client may retry a batch freely.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    name = models.CharField(max_length=100)
+    properties = models.JSONField(default=dict, blank=True)
+    value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    #: ISO 4217 code, upper case; set exactly when ``value`` is.
+    currency = models.CharField(max_length=3, blank=True, default="")
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=clock.now)
+    idempotency_key = models.CharField(max_length=128, unique=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer", "name", "occurred_at"]),
+            models.Index(fields=["name", "occurred_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class StageChange(models.Model):
+    """One move on the ladder: from, to, when and why."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="stage_changes")
+    #: Empty for the customer's first stage, set when they were created.
+    from_stage = models.CharField(max_length=16, choices=Stage.choices, blank=True, default="")
+    to_stage = models.CharField(max_length=16, choices=Stage.choices)
+    changed_at = models.DateTimeField(default=clock.now)
+    cause = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.from_stage or '∅'} → {self.to_stage} ({self.cause})"
+
+
+class ApiKey(models.Model):
+    """A key for the HTTP API. Only a SHA-256 of the key is stored.
+
+    The key itself is shown once, when it is created in the admin. A fast hash
+    is enough: keys are 256 random bits, so there is nothing to brute-force.
+    """
+
+    name = models.CharField(max_length=100)
+    #: The first characters of the key, so an admin can tell keys apart.
+    prefix = models.CharField(max_length=16, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

@@ -1,0 +1,73 @@
+"""Shared fixtures, and the switch between the embedded and the real set-up.
+
+Tests marked ``integration`` need PostgreSQL, Redis and a Celery worker. On the
+embedded default (no CELERY_BROKER_URL) they are deselected; when the
+environment asks for those services and they are down, the run fails at once
+instead of skipping.
+"""
+
+import pytest
+from django.conf import settings
+
+from customers.services.api_keys import api_key_create
+
+
+def pytest_collection_modifyitems(config, items):
+    if settings.CELERY_BROKER_URL:
+        return
+    kept = [item for item in items if "integration" not in item.keywords]
+    deselected = [item for item in items if "integration" in item.keywords]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+def pytest_sessionstart(session):
+    if not settings.CELERY_BROKER_URL:
+        return
+    import redis
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise pytest.UsageError("CELERY_BROKER_URL is set, so DATABASE_URL must be PostgreSQL.")
+    try:
+        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5).ping()
+    except redis.RedisError as exc:
+        raise pytest.UsageError(f"Redis at CELERY_BROKER_URL is not reachable: {exc}") from exc
+
+
+@pytest.fixture(autouse=True)
+def _outbox_in_tmp(settings, tmp_path):
+    """Each test gets its own outbox directory for the .eml backend."""
+    settings.EMAIL_OUTBOX_DIR = tmp_path / "outbox"
+
+
+@pytest.fixture
+def api_key(db):
+    _, raw = api_key_create(name="tests")
+    return raw
+
+
+@pytest.fixture
+def api(client, api_key):
+    """The Django test client, authenticated for the HTTP API."""
+
+    class Api:
+        def post(self, path, data=None, **kw):
+            return client.post(
+                f"/api/v1{path}",
+                data=data,
+                content_type="application/json",
+                headers={"Authorization": f"Bearer {api_key}"},
+                **kw,
+            )
+
+        def get(self, path, **kw):
+            return client.get(
+                f"/api/v1{path}", headers={"Authorization": f"Bearer {api_key}"}, **kw
+            )
+
+        def delete(self, path):
+            return client.delete(f"/api/v1{path}", headers={"Authorization": f"Bearer {api_key}"})
+
+    return Api()
