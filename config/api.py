@@ -29,7 +29,7 @@ PYDANTIC_MESSAGES = {
 }
 
 #: Parts of a pydantic location that say where the data came from, not which field.
-LOCATION_SOURCES = {"body", "query", "path", "payload", "header", "events"}
+LOCATION_SOURCES = {"body", "query", "path", "payload", "header"}
 
 
 class MalformedJSON(ValueError):

@@ -2,7 +2,7 @@
 
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from ninja.security import HttpBearer
 
 from customers import selectors
@@ -76,7 +76,7 @@ def upsert_customer(request: HttpRequest, payload: CustomerIn):
     result = customer_upsert(
         profile=payload.to_profile(), cause=f"created via API ({request.auth.name})"
     )
-    return (201 if result.created else 200), _customer_out(result.customer)
+    return Status(201 if result.created else 200, _customer_out(result.customer))
 
 
 class LookupQuery(Schema):
@@ -156,7 +156,7 @@ def erase_customer(request: HttpRequest, customer_id: int):
 def record_event(request: HttpRequest, payload: EventIn):
     """Record one event. Send ``idempotency_key`` to make retries safe."""
     try:
-        return 202, events_record(events=[payload.to_event()])
+        return Status(202, events_record(events=[payload.to_event()]))
     except InvalidInput as exc:
         raise exc.for_single_item() from None
 
@@ -168,4 +168,4 @@ def record_events(request: HttpRequest, payload: EventBatchIn):
     The whole batch is validated first: if any event is invalid the answer is
     422 listing each bad event by ``index`` and ``field``, and nothing is stored.
     """
-    return 202, events_record(events=[event.to_event() for event in payload.events])
+    return Status(202, events_record(events=[event.to_event() for event in payload.events]))

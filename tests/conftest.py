@@ -6,9 +6,12 @@ environment asks for those services and they are down, the run fails at once
 instead of skipping.
 """
 
+from contextlib import contextmanager
+
 import pytest
 from django.conf import settings
 
+from config.celery import app as celery_app
 from customers.services.api_keys import api_key_create
 
 
@@ -34,6 +37,29 @@ def pytest_sessionstart(session):
         redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=5).ping()
     except redis.RedisError as exc:
         raise pytest.UsageError(f"Redis at CELERY_BROKER_URL is not reachable: {exc}") from exc
+
+
+@contextmanager
+def celery_conf(**values):
+    """Set Celery app settings for the duration of a block (monkeypatch cannot
+    restore them: they are not plain attributes)."""
+    saved = {name: celery_app.conf[name] for name in values}
+    celery_app.conf.update(values)
+    try:
+        yield
+    finally:
+        celery_app.conf.update(saved)
+
+
+@pytest.fixture(autouse=True)
+def _tasks_in_process(request):
+    """Outside integration tests, tasks run in-process even when a broker is set,
+    so unit tests see their effects and leave nothing queued in Redis."""
+    if "integration" in request.keywords:
+        yield
+        return
+    with celery_conf(task_always_eager=True):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -57,7 +57,9 @@ def _resolve_customers(events: Sequence[EventInput]) -> tuple[list[int], list[Fi
     for index, event in enumerate(events):
         via_external = by_external.get(event.external_id) if event.external_id else None
         via_email = by_email.get(event.email) if event.email else None
-        if event.external_id and via_external is None:
+        if not event.email and not event.external_id:
+            errors.append(FieldError(index, "email", "email or external_id is required"))
+        elif event.external_id and via_external is None:
             errors.append(
                 FieldError(index, "external_id", f"no customer has external_id {event.external_id}")
             )
