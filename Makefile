@@ -23,10 +23,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## run: admin + API (http://127.0.0.1:8000/admin/), a Celery worker and beat when a broker is set
+## run: admin + API on http://127.0.0.1:8000/, plus a Celery worker with beat when CELERY_BROKER_URL is set
 run: $(STAMP)
 	$(BIN)/python manage.py migrate --no-input -v0
-	$(BIN)/python manage.py run_local
+	@echo "Admin: http://127.0.0.1:8000/admin/  (after make demo: user admin, password ladder-demo)"
+	@echo "API docs: http://127.0.0.1:8000/api/v1/docs"
+	@trap 'kill 0' EXIT; \
+	if [ -n "$$CELERY_BROKER_URL" ]; then $(BIN)/celery -A config worker --beat --loglevel INFO & fi; \
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 ## lint: ruff check and format check
 lint: $(STAMP)

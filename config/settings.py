@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "customers",
     "journeys",
     "campaigns",
+    "demo",
 ]
 
 MIDDLEWARE = [
