@@ -16,17 +16,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from customers.api import router as customers_router
-from customers.errors import InvalidInput
-
-#: pydantic error type -> what we tell the client ({ctx} values are filled in).
-PYDANTIC_MESSAGES = {
-    "missing": "is required",
-    "extra_forbidden": "is not a known field",
-    "timezone_aware": "needs a time zone offset, e.g. 2026-05-01T12:00:00Z",
-    "too_long": "has {actual_length} items; at most {max_length} are accepted",
-    "too_short": "needs at least {min_length} item(s)",
-    "string_too_long": "is longer than {max_length} characters",
-}
+from customers.errors import InvalidInput, pydantic_message
 
 #: Parts of a pydantic location that say where the data came from, not which field.
 LOCATION_SOURCES = {"body", "query", "path", "payload", "header"}
@@ -75,12 +65,7 @@ def _field_error(item: dict[str, Any]) -> dict[str, Any]:
     if len(loc) > 3 and loc[:3] == ["body", "payload", "events"] and isinstance(loc[3], int):
         index, loc = loc[3], loc[4:]
     field = ".".join(str(p) for p in loc if p not in LOCATION_SOURCES) or "body"
-    template = PYDANTIC_MESSAGES.get(item.get("type", ""))
-    if template:
-        message = template.format(**item.get("ctx", {}))
-    else:
-        message = str(item.get("msg", "is invalid")).removeprefix("Value error, ")
-    return {"index": index, "field": field, "message": message}
+    return {"index": index, "field": field, "message": pydantic_message(item)}
 
 
 @api.exception_handler(ValidationError)

@@ -134,6 +134,29 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 
+#: The journey engine's heartbeat; each tick routes new activity and advances
+#: what is due. Incoming events also kick the engine at once.
+LADDER_ENGINE_TICK_SECONDS = env.int("LADDER_ENGINE_TICK_SECONDS", default=30)
+CELERY_BEAT_SCHEDULE = {
+    "journey-engine-tick": {
+        "task": "journeys.tasks.engine_tick",
+        "schedule": float(LADDER_ENGINE_TICK_SECONDS),
+    },
+}
+
+# --- Journeys ---------------------------------------------------------------
+
+#: Enrollments one engine transaction claims and advances together.
+LADDER_ENGINE_BATCH = env.int("LADDER_ENGINE_BATCH", default=1000)
+#: How many advance tasks a tick fans out to when much is due (one per worker is right).
+LADDER_ENGINE_PARALLELISM = env.int("LADDER_ENGINE_PARALLELISM", default=2)
+#: At most this many marketing emails per customer per rolling day / week
+#: (empty for no cap). A journey may set its own. A capped send waits, it is not dropped.
+LADDER_FREQUENCY_CAP_PER_DAY = env.int("LADDER_FREQUENCY_CAP_PER_DAY", default=2) or None
+LADDER_FREQUENCY_CAP_PER_WEEK = env.int("LADDER_FREQUENCY_CAP_PER_WEEK", default=6) or None
+#: No marketing email in these local hours of the customer ("21:00-08:00"; empty disables).
+LADDER_QUIET_HOURS = env.str("LADDER_QUIET_HOURS", default="21:00-08:00")
+
 # --- Email ------------------------------------------------------------------
 
 #: Default: one .eml file per message under var/outbox/ (config.mail.EmlOutboxBackend).

@@ -5,6 +5,25 @@ into a 422 listing each item, the CSV import into "row N, column X" lines.
 """
 
 from dataclasses import dataclass
+from typing import Any
+
+#: pydantic error type -> what we tell people ({ctx} values are filled in).
+PYDANTIC_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a known field",
+    "timezone_aware": "needs a time zone offset, e.g. 2026-05-01T12:00:00Z",
+    "too_long": "has {actual_length} items; at most {max_length} are accepted",
+    "too_short": "needs at least {min_length} item(s)",
+    "string_too_long": "is longer than {max_length} characters",
+}
+
+
+def pydantic_message(error: dict[str, Any]) -> str:
+    """One pydantic error detail in the words the API and the CSV import both use."""
+    template = PYDANTIC_MESSAGES.get(error.get("type", ""))
+    if template:
+        return template.format(**error.get("ctx", {}))
+    return str(error.get("msg", "is invalid")).removeprefix("Value error, ")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,11 @@ class Stage(models.TextChoices):
     ADVOCATE = "advocate", "Advocate"
 
 
+def address_hash(email: str) -> str:
+    """SHA-256 of a normalized address: what the suppression list keeps."""
+    return hashlib.sha256(email.encode()).hexdigest()
+
+
 class Customer(models.Model):
     """One person. ``email`` is stored normalized (lower case, IDNA domain).
 
@@ -37,6 +42,9 @@ class Customer(models.Model):
     """
 
     email = models.EmailField(max_length=254, unique=True, null=True, blank=True)
+    #: address_hash(email), kept in step with it, so that "is this customer
+    #: suppressed" is a join against Suppression in SQL, for one or a million.
+    email_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     external_id = models.CharField(max_length=128, unique=True, null=True, blank=True)
     first_name = models.CharField(max_length=150, blank=True, default="")
     last_name = models.CharField(max_length=150, blank=True, default="")
@@ -62,7 +70,7 @@ class Customer(models.Model):
     erased_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
-        indexes = [models.Index(fields=["stage"])]
+        indexes = [models.Index(fields=["stage"]), models.Index(fields=["email_hash"])]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(email=Lower("email")), name="customer_email_lowercase"
@@ -72,9 +80,17 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return self.email or self.external_id or f"customer #{self.pk}"
 
+    def save(self, *args, **kwargs) -> None:
+        self.sync_email_hash()
+        super().save(*args, **kwargs)
+
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    def sync_email_hash(self) -> None:
+        """Call after changing ``email`` on objects written with bulk_create/update."""
+        self.email_hash = address_hash(self.email) if self.email else ""
 
 
 class Topic(models.Model):
@@ -174,11 +190,6 @@ class SuppressionReason(models.TextChoices):
     MANUAL = "manual", "Added by hand"
 
 
-def address_hash(email: str) -> str:
-    """SHA-256 of a normalized address: what the suppression list keeps."""
-    return hashlib.sha256(email.encode()).hexdigest()
-
-
 class Suppression(models.Model):
     """An address Ladder must never email, kept only as a hash of the address.
 
@@ -211,11 +222,18 @@ class Event(models.Model):
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=clock.now)
     idempotency_key = models.CharField(max_length=128, unique=True)
+    #: When the journey engine looked at this event (triggers, waits, goals);
+    #: NULL means not yet. A column, not a cursor, so an event committed late
+    #: by a long transaction is never skipped.
+    routed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [
             models.Index(fields=["customer", "name", "occurred_at"]),
             models.Index(fields=["name", "occurred_at"]),
+            models.Index(
+                fields=["id"], condition=models.Q(routed_at__isnull=True), name="event_unrouted"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -231,10 +249,19 @@ class StageChange(models.Model):
     to_stage = models.CharField(max_length=16, choices=Stage.choices)
     changed_at = models.DateTimeField(default=clock.now)
     cause = models.CharField(max_length=200)
+    #: When the journey engine handled this change (stage-entered triggers).
+    routed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-changed_at", "-id"]
-        indexes = [models.Index(fields=["customer", "-changed_at"])]
+        indexes = [
+            models.Index(fields=["customer", "-changed_at"]),
+            models.Index(
+                fields=["id"],
+                condition=models.Q(routed_at__isnull=True),
+                name="stagechange_unrouted",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.from_stage or '∅'} → {self.to_stage} ({self.cause})"

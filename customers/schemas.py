@@ -14,6 +14,7 @@ from ninja import Schema
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BaseModel,
     ConfigDict,
     Field,
     IPvAnyAddress,
@@ -48,8 +49,11 @@ JsonObject = Annotated[dict[str, Any], AfterValidator(_check_json_size)]
 Locale = Annotated[str, Field(max_length=35, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")]
 
 
-class StrictSchema(Schema):
-    """Unknown fields are an error, not silently dropped: a typo must not lose data."""
+class StrictSchema(BaseModel):
+    """Unknown fields are an error, not silently dropped: a typo must not lose data.
+
+    A plain pydantic model, not ninja's Schema: that one validates twice when
+    extra fields are forbidden, and input needs none of its ORM helpers."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 

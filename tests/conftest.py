@@ -97,3 +97,20 @@ def api(client, api_key):
             return client.delete(f"/api/v1{path}", headers={"Authorization": f"Bearer {api_key}"})
 
     return Api()
+
+
+@pytest.fixture
+def messages(db):
+    """Messages the journey tests send, each with variants A and B."""
+    from campaigns.models import Message, Variant
+    from tests.factories import email_marketing
+
+    for key in ("welcome-1", "welcome-2", "m"):
+        message = Message.objects.create(key=key, name=key, topic=email_marketing())
+        for variant in ("A", "B"):
+            Variant.objects.create(
+                message=message,
+                key=variant,
+                subject=f"{key} {variant}",
+                html_body="<p>Hi {{ customer.first_name }}</p>",
+            )

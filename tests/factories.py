@@ -26,7 +26,11 @@ class EventFactory(factory.django.DjangoModelFactory):
 
 
 def email_marketing() -> Topic:
-    return Topic.objects.get(key="email_marketing")
+    """The topic a migration creates; transactional tests flush it, so recreate it then."""
+    topic, _ = Topic.objects.get_or_create(
+        key="email_marketing", defaults={"name": "Email marketing"}
+    )
+    return topic
 
 
 __all__ = ["ApiKey", "CustomerFactory", "EventFactory", "email_marketing"]

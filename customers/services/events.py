@@ -12,6 +12,7 @@ from django.db import transaction
 from config import clock
 from customers.errors import FieldError, InvalidInput
 from customers.models import Customer, Event
+from customers.signals import activity_recorded
 
 
 @dataclass(frozen=True)
@@ -120,4 +121,8 @@ def events_record(
     # ignore_conflicts covers a concurrent request storing the same key between
     # our read and this insert: the event is still stored exactly once.
     Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    if rows:
+        activity_recorded.send(
+            sender=Event, kind="event", customer_ids={r.customer_id for r in rows}
+        )
     return EventsRecorded(accepted=len(rows), duplicates=len(events) - len(rows))

@@ -15,6 +15,7 @@ from django.db import transaction
 from config import clock
 from customers.errors import FieldError, InvalidInput
 from customers.models import Customer, Stage, StageChange
+from customers.signals import activity_recorded
 
 #: Plain profile fields an upsert may set; None in the input means "leave as is".
 PROFILE_FIELDS = ("email", "external_id", "first_name", "last_name", "locale", "time_zone")
@@ -123,6 +124,7 @@ def _apply(customer: Customer, profile: ProfileInput, at: datetime) -> bool:
             changed = True
     if changed:
         customer.updated_at = at
+        customer.sync_email_hash()
     return changed
 
 
@@ -161,11 +163,25 @@ def customers_upsert(
     StageChange.objects.bulk_create(
         StageChange(customer=c, to_stage=Stage.SUSPECT, changed_at=at, cause=cause) for c in new
     )
+    if new:
+        activity_recorded.send(sender=StageChange, kind="stage", customer_ids={c.pk for c in new})
     if changed:
         Customer.objects.bulk_update(
-            changed, [*PROFILE_FIELDS, "attributes", "updated_at"], batch_size=500
+            changed, [*PROFILE_FIELDS, "email_hash", "attributes", "updated_at"], batch_size=500
         )
     return results
+
+
+@transaction.atomic
+def attributes_merge(*, changes: dict[int, dict[str, Any]], at: datetime | None = None) -> int:
+    """Merge attributes into several customers at once (journey update steps)."""
+    at = at or clock.now()
+    customers = list(Customer.objects.filter(pk__in=changes).only("attributes"))
+    for customer in customers:
+        customer.attributes = {**customer.attributes, **changes[customer.pk]}
+        customer.updated_at = at
+    Customer.objects.bulk_update(customers, ["attributes", "updated_at"], batch_size=500)
+    return len(customers)
 
 
 def customer_upsert(*, profile: ProfileInput, cause: str, at: datetime | None = None) -> Upserted:

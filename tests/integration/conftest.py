@@ -43,7 +43,7 @@ def start_worker(worker_queue, tmp_path, transactional_db):
         "CONN_MAX_AGE": "0",
     }
 
-    def start(name: str = "w1") -> str:
+    def start(name: str = "w1", **extra_env: str) -> str:
         hostname = f"{name}-{worker_queue}@localhost"
         log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
         processes.append(

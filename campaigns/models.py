@@ -1,0 +1,98 @@
+"""What is said and what was sent: messages, their variants, and deliveries (the outbox)."""
+
+from django.db import models
+
+from config import clock
+from customers.models import Customer, Topic
+
+
+class Message(models.Model):
+    """An email a journey can send; each send picks one of its variants."""
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    #: The consent this message needs; customers without it never get it.
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="messages")
+    created_at = models.DateTimeField(default=clock.now, editable=False)
+    updated_at = models.DateTimeField(default=clock.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def experiment_key(self) -> str:
+        """The A/B experiment its variants form."""
+        return f"message:{self.key}"
+
+
+class Variant(models.Model):
+    """One version of a message. Customers are split across variants by weight."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="variants")
+    key = models.CharField(max_length=32, help_text="Short name, e.g. A, B, short-subject")
+    weight = models.PositiveIntegerField(default=1)
+    subject = models.CharField(max_length=300)
+    preheader = models.CharField(max_length=300, blank=True, default="")
+    html_body = models.TextField()
+    text_body = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["message", "key"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "key"], name="variant_key_per_message"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message.key}/{self.key}"
+
+
+class Delivery(models.Model):
+    """One email to one customer: the outbox row a send step writes.
+
+    The journey engine writes it in the same transaction that advances the
+    enrollment; the unique (enrollment, step, visit) makes a second row for the
+    same step visit impossible, whatever retries or duplicated tasks do.
+    """
+
+    class Status(models.TextChoices):
+        #: Written by a send step; waiting for a delivery worker.
+        QUEUED = "queued", "Queued"
+        #: Claimed by a worker, being handed to the provider.
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        #: Not sent on purpose at send time (no consent, suppressed, capped).
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+        #: A worker died mid-send: the provider may or may not have it. Never re-sent blindly.
+        UNKNOWN = "unknown", "Unknown"
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="deliveries")
+    message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="deliveries")
+    variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    #: Where it came from. Plain values, not foreign keys: campaigns never
+    #: reaches into journeys' tables.
+    journey_key = models.CharField(max_length=64, blank=True, default="")
+    journey_version = models.PositiveIntegerField(null=True, blank=True)
+    enrollment_id = models.BigIntegerField(null=True, blank=True)
+    step_key = models.CharField(max_length=64, blank=True, default="")
+    visit = models.PositiveIntegerField(default=0)
+    queued_at = models.DateTimeField(default=clock.now)
+    updated_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["enrollment_id", "step_key", "visit"],
+                condition=models.Q(enrollment_id__isnull=False),
+                name="delivery_once_per_step_visit",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "queued_at"]),
+            models.Index(fields=["customer", "queued_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message.key} to customer #{self.customer_id} ({self.status})"

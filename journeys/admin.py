@@ -1,0 +1,109 @@
+"""Admin for journeys: edit the document, see versions, counts and enrollments."""
+
+from django import forms
+from django.contrib import admin, messages
+
+from journeys.document import JourneyInvalid
+from journeys.models import Enrollment, Journey, JourneyVersion
+from journeys.services import journey_activate, journey_pause, journey_save, journey_validate
+
+
+class JourneyForm(forms.ModelForm):
+    """The journey is its document: key and name come from it (docs/journey-format.md)."""
+
+    document = forms.JSONField(
+        widget=forms.Textarea(attrs={"rows": 30, "cols": 100, "style": "font-family: monospace"}),
+        help_text="The journey document (JSON); see docs/journey-format.md. Saving a journey "
+        "that has been live creates a new version; customers in it stay on theirs.",
+    )
+
+    class Meta:
+        model = Journey
+        fields = ()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            latest = self.instance.versions.order_by("-number").first()
+            if latest is not None:
+                self.initial["document"] = latest.document
+
+    def clean_document(self):
+        document = self.cleaned_data["document"]
+        try:
+            journey_validate(document)
+        except JourneyInvalid as exc:
+            raise forms.ValidationError(exc.problems) from None
+        if self.instance.pk and document.get("key") != self.instance.key:
+            raise forms.ValidationError(f"key: must stay {self.instance.key!r}")
+        return document
+
+
+class VersionInline(admin.TabularInline):
+    model = JourneyVersion
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ("number", "created_at", "activated_at", "enrolled", "counts")
+    ordering = ("-number",)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="enrolled")
+    def enrolled(self, version):
+        return version.enrollments.count()
+
+    @admin.display(description="step counts")
+    def counts(self, version):
+        rows = version.counts.order_by("step", "outcome")
+        return ", ".join(f"{c.step}/{c.outcome}: {c.count}" for c in rows) or "—"
+
+
+@admin.register(Journey)
+class JourneyAdmin(admin.ModelAdmin):
+    form = JourneyForm
+    list_display = ("name", "key", "status", "live_version", "active_enrollments", "updated_at")
+    list_filter = ("status",)
+    search_fields = ("key", "name")
+    inlines = (VersionInline,)
+    actions = ("activate", "pause")
+
+    @admin.display(description="in the journey now")
+    def active_enrollments(self, journey):
+        return journey.enrollments.filter(status=Enrollment.Status.ACTIVE).count()
+
+    def save_model(self, request, obj, form, change):
+        version = journey_save(document=form.cleaned_data["document"])
+        obj.pk = version.journey_id
+        obj.refresh_from_db()
+
+    def save_related(self, request, form, formsets, change):
+        pass  # versions are written by journey_save, never through the inline
+
+    @admin.action(description="Activate (newest version goes live)")
+    def activate(self, request, queryset):
+        for journey in queryset:
+            enrolled = journey_activate(journey=journey)
+            messages.success(request, f"{journey.name} is live; broadcast enrolled {enrolled:,}.")
+
+    @admin.action(description="Pause (stop enrolling and advancing)")
+    def pause(self, request, queryset):
+        for journey in queryset:
+            journey_pause(journey=journey)
+        messages.success(request, f"Paused {queryset.count()} journey(s).")
+
+
+@admin.register(Enrollment)
+class EnrollmentAdmin(admin.ModelAdmin):
+    list_display = ("customer", "journey", "version", "status", "step", "due_at", "exit_reason")
+    list_filter = ("status", "journey", "exit_reason")
+    search_fields = ("customer__email", "customer__external_id")
+    raw_id_fields = ("customer",)
+    list_select_related = ("customer", "journey", "version")
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
