@@ -2,9 +2,10 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
 
 from journeys.document import JourneyInvalid
-from journeys.models import Enrollment, Journey, JourneyVersion
+from journeys.models import Enrollment, Journey
 from journeys.services import journey_activate, journey_pause, journey_save, journey_validate
 
 
@@ -39,34 +40,43 @@ class JourneyForm(forms.ModelForm):
         return document
 
 
-class VersionInline(admin.TabularInline):
-    model = JourneyVersion
-    extra = 0
-    can_delete = False
-    fields = readonly_fields = ("number", "created_at", "activated_at", "enrolled", "counts")
-    ordering = ("-number",)
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="enrolled")
-    def enrolled(self, version):
-        return version.enrollments.count()
-
-    @admin.display(description="step counts")
-    def counts(self, version):
-        rows = version.counts.order_by("step", "outcome")
-        return ", ".join(f"{c.step}/{c.outcome}: {c.count}" for c in rows) or "—"
-
-
 @admin.register(Journey)
 class JourneyAdmin(admin.ModelAdmin):
     form = JourneyForm
     list_display = ("name", "key", "status", "live_version", "active_enrollments", "updated_at")
     list_filter = ("status",)
     search_fields = ("key", "name")
-    inlines = (VersionInline,)
+    readonly_fields = ("versions_table",)
     actions = ("activate", "pause")
+
+    def get_fields(self, request, obj=None):
+        return ("document", "versions_table") if obj else ("document",)
+
+    @admin.display(description="versions")
+    def versions_table(self, journey):
+        """Each version with when it went live, how many entered, and its step counts."""
+        rows = format_html_join(
+            "",
+            "<tr><td>v{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    version.number,
+                    version.activated_at or "never live",
+                    version.enrollments.count(),
+                    ", ".join(
+                        f"{c.step}/{c.outcome}: {c.count}"
+                        for c in version.counts.order_by("step", "outcome")
+                    )
+                    or "—",
+                )
+                for version in journey.versions.order_by("-number")
+            ),
+        )
+        return format_html(
+            "<table><tr><th>version</th><th>live since</th><th>entered</th>"
+            "<th>step counts</th></tr>{}</table>",
+            rows,
+        )
 
     @admin.display(description="in the journey now")
     def active_enrollments(self, journey):
@@ -78,7 +88,7 @@ class JourneyAdmin(admin.ModelAdmin):
         obj.refresh_from_db()
 
     def save_related(self, request, form, formsets, change):
-        pass  # versions are written by journey_save, never through the inline
+        pass  # versions are written by journey_save, not by the admin form
 
     @admin.action(description="Activate (newest version goes live)")
     def activate(self, request, queryset):
