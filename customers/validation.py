@@ -6,7 +6,7 @@ pydantic schemas (API, CSV import) and services share one set of rules.
 
 import zoneinfo
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -18,11 +18,14 @@ EARLIEST_EVENT_TIME = datetime.fromisoformat("2000-01-01T00:00:00+00:00")
 MAX_FUTURE_SKEW = timedelta(hours=24)
 
 
+@lru_cache(maxsize=100_000)
 def normalize_email(raw: str) -> str:
     """Return the canonical form of an address: IDNA domain, all lower case.
 
     Lower-casing the local part too is what every major mailbox provider does in
-    practice, and it makes "Ann@x.com" and "ann@x.com" one customer.
+    practice, and it makes "Ann@x.com" and "ann@x.com" one customer. Cached:
+    full validation costs ~45 µs, and event batches name the same customers
+    again and again (invalid addresses raise, so they are never cached).
     """
     try:
         result = validate_email(raw.strip(), check_deliverability=False)

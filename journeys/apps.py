@@ -17,6 +17,9 @@ class JourneysConfig(AppConfig):
     name = "journeys"
 
     def ready(self) -> None:
-        from customers.signals import activity_recorded
+        from customers.signals import activity_recorded, event_name_listeners
+        from journeys.entry import listened_event_names
 
         activity_recorded.connect(_kick_engine, dispatch_uid="journeys-kick-engine")
+        if listened_event_names not in event_name_listeners:
+            event_name_listeners.append(listened_event_names)

@@ -52,6 +52,16 @@ def live_journeys() -> list[Live]:
     return [Live(v.journey_id, v.pk, v.number, v.activated_at, spec_of(v)) for v in rows]
 
 
+def listened_event_names() -> set[str]:
+    """Event names live journeys react to: event triggers, waits and goals."""
+    names: set[str] = set()
+    for live in live_journeys():
+        if live.spec.trigger.event is not None:
+            names.add(live.spec.trigger.event.name)
+        names |= live.spec.awaited_event_names()
+    return names
+
+
 def sendable_customers(topic: str) -> QuerySet[Customer]:
     """Customers who may get marketing email on ``topic``: consented, not suppressed."""
     return Customer.objects.filter(

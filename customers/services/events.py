@@ -7,12 +7,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 
 from config import clock
 from customers.errors import FieldError, InvalidInput
 from customers.models import Customer, Event
-from customers.signals import activity_recorded
+from customers.signals import activity_recorded, event_names_listened
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def events_record(
     Every event must name a known customer; otherwise ``InvalidInput`` lists
     each one that does not and nothing is stored. Keys already stored, or
     repeated inside the batch, count as duplicates and are not stored again:
-    retrying a batch is always safe. Three queries, whatever the batch size.
+    retrying a batch is always safe. Three statements, whatever the batch size.
     """
     received_at = received_at or clock.now()
     customer_ids, errors = _resolve_customers(events)
@@ -101,28 +101,86 @@ def events_record(
             "idempotency_key", flat=True
         )
     )
-    rows: list[Event] = []
+    listened = event_names_listened()
+    rows: list[tuple] = []
     for event, key, customer_id in zip(events, keys, customer_ids, strict=True):
         if key in stored:
             continue
         stored.add(key)
+        # Events no journey listens for are stored as routed: the engine never
+        # has to rewrite them.
+        routed_at = None if event.name in listened else received_at
         rows.append(
-            Event(
-                customer_id=customer_id,
-                name=event.name,
-                properties=event.properties,
-                value=event.value,
-                currency=event.currency,
-                occurred_at=event.occurred_at,
-                received_at=received_at,
-                idempotency_key=key,
+            (
+                customer_id,
+                event.name,
+                event.properties,
+                event.value,
+                event.currency,
+                event.occurred_at,
+                received_at,
+                key,
+                routed_at,
             )
         )
-    # ignore_conflicts covers a concurrent request storing the same key between
-    # our read and this insert: the event is still stored exactly once.
-    Event.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
-    if rows:
-        activity_recorded.send(
-            sender=Event, kind="event", customer_ids={r.customer_id for r in rows}
-        )
+    _insert(rows)
+    to_route = {row[0] for row in rows if row[-1] is None}
+    if to_route:
+        activity_recorded.send(sender=Event, kind="event", customer_ids=to_route)
     return EventsRecorded(accepted=len(rows), duplicates=len(events) - len(rows))
+
+
+#: The columns an event row is written with, in the order of the row tuples.
+INSERT_COLUMNS = (
+    "customer_id",
+    "name",
+    "properties",
+    "value",
+    "currency",
+    "occurred_at",
+    "received_at",
+    "idempotency_key",
+    "routed_at",
+)
+
+
+def _insert(rows: list[tuple]) -> None:
+    """Write new event rows: COPY on PostgreSQL, a bulk INSERT elsewhere.
+
+    COPY is several times cheaper than building a 1,000-row INSERT through the
+    ORM, which matters at ten thousand events a second. It cannot skip
+    conflicts, so it runs in a savepoint: if a concurrent request stored one of
+    these keys after our read, the savepoint is rolled back and the rows go in
+    with INSERT … ON CONFLICT DO NOTHING instead. Either way each key is stored
+    exactly once.
+    """
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        try:
+            with transaction.atomic():
+                _copy(rows)
+            return
+        except IntegrityError:
+            pass
+    Event.objects.bulk_create(
+        [Event(**dict(zip(INSERT_COLUMNS, row, strict=True))) for row in rows],
+        ignore_conflicts=True,
+        batch_size=1000,
+    )
+
+
+def _copy(rows: list[tuple]) -> None:
+    from psycopg.types.json import Jsonb
+
+    table = Event._meta.db_table
+    sql = f"COPY {table} ({', '.join(INSERT_COLUMNS)}) FROM STDIN"
+    # The driver's own cursor, for COPY; wrap_database_errors turns its
+    # UniqueViolation into Django's IntegrityError like any other query.
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(sql) as copy,
+    ):
+        for row in rows:
+            copy.write_row((*row[:2], Jsonb(row[2]), *row[3:]))

@@ -85,10 +85,11 @@ def test_a_batch_takes_a_fixed_number_of_queries(db, django_assert_num_queries):
         )
         for n in range(1000)
     ]
-    # customers by email, stored keys, the insert (one statement on PostgreSQL,
-    # chunked at 999 parameters on SQLite), inside one savepoint pair.
+    # customers by email, stored keys, the event names journeys listen for, the
+    # insert (one COPY on PostgreSQL, chunked at 999 parameters on SQLite),
+    # inside one savepoint pair (two on PostgreSQL: the COPY has its own).
     fields = sum(1 for f in Event._meta.concrete_fields if not f.primary_key)
-    with django_assert_num_queries(2 + _insert_statements(1000, fields=fields) + 2):
+    with django_assert_num_queries(3 + _insert_statements(1000, fields=fields) + 2):
         events_record(events=events)
     assert Event.objects.count() == 1000
 
@@ -99,4 +100,36 @@ def _insert_statements(rows: int, fields: int) -> int:
     if connection.vendor == "sqlite":
         per_statement = 999 // fields
         return -(-rows // per_statement)
-    return 1
+    return 2  # the savepoint around the COPY; the COPY itself bypasses Django's query log
+
+
+def test_a_key_stored_concurrently_is_still_stored_once(db):
+    from customers.services.events import _insert
+
+    customer = CustomerFactory()
+    events_record(
+        events=[EventInput(name="a", occurred_at=WHEN, email=customer.email, idempotency_key="k1")]
+    )
+    # Another request stored "k1" after this one checked: the insert must not fail.
+    _insert(
+        [
+            (customer.pk, "a", {}, None, "", WHEN, WHEN, "k1", None),
+            (customer.pk, "b", {}, None, "", WHEN, WHEN, "k2", None),
+        ]
+    )
+    assert sorted(Event.objects.values_list("idempotency_key", flat=True)) == ["k1", "k2"]
+
+
+def test_only_events_a_listener_wants_wait_to_be_routed(db, monkeypatch):
+    from customers import signals
+
+    monkeypatch.setattr(signals, "event_name_listeners", [lambda: {"purchase"}])
+    customer = CustomerFactory()
+    events_record(
+        events=[
+            EventInput(name="purchase", occurred_at=WHEN, email=customer.email),
+            EventInput(name="page_view", occurred_at=WHEN, email=customer.email),
+        ]
+    )
+    routed = dict(Event.objects.values_list("name", "routed_at"))
+    assert routed["purchase"] is None and routed["page_view"] is not None
