@@ -66,7 +66,10 @@ class Delivery(models.Model):
         #: A worker died mid-send: the provider may or may not have it. Never re-sent blindly.
         UNKNOWN = "unknown", "Unknown"
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="deliveries")
+    # Indexed by (customer, queued_at) below, which also serves the foreign key.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+    )
     message = models.ForeignKey(Message, on_delete=models.PROTECT, related_name="deliveries")
     variant = models.ForeignKey(Variant, on_delete=models.PROTECT, related_name="deliveries")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

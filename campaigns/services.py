@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db import transaction
 
 from campaigns.models import Delivery, Message
+from config.db import bulk_insert
 from customers.bucketing import pick
 
 
@@ -23,36 +24,57 @@ class DeliveryRequest:
     visit: int = 0
 
 
-@transaction.atomic
-def deliveries_queue(*, requests: Sequence[DeliveryRequest], at: datetime) -> list[Delivery]:
-    """Write outbox rows, each with its variant picked deterministically.
+#: Outbox columns, in the order ``deliveries_queue`` builds its rows.
+DELIVERY_COLUMNS = (
+    "customer",
+    "message",
+    "variant",
+    "status",
+    "journey_key",
+    "journey_version",
+    "enrollment_id",
+    "step_key",
+    "visit",
+    "queued_at",
+    "updated_at",
+)
 
-    A request for a step visit that already has a row is ignored (the unique
+
+@transaction.atomic
+def deliveries_queue(*, requests: Sequence[DeliveryRequest], at: datetime) -> int:
+    """Write outbox rows, each with its variant picked deterministically; returns
+    how many were written.
+
+    A request for a step visit that already has a row is skipped (the unique
     constraint), so a repeated advance can never queue a second email.
     """
     keys = {r.message_key for r in requests}
     messages = {m.key: m for m in Message.objects.filter(key__in=keys).prefetch_related("variants")}
+    variants = {
+        key: (
+            [(v.key, v.weight) for v in m.variants.all()],
+            {v.key: v.pk for v in m.variants.all()},
+        )
+        for key, m in messages.items()
+    }
     rows = []
     for request in requests:
         message = messages[request.message_key]
-        variants = {v.key: v for v in message.variants.all()}
-        choice = pick(
-            message.experiment_key,
-            request.customer_id,
-            [(v.key, v.weight) for v in variants.values()],
-        )
+        weights, ids = variants[request.message_key]
+        choice = pick(message.experiment_key, request.customer_id, weights)
         rows.append(
-            Delivery(
-                customer_id=request.customer_id,
-                message=message,
-                variant=variants[choice],
-                journey_key=request.journey_key,
-                journey_version=request.journey_version,
-                enrollment_id=request.enrollment_id,
-                step_key=request.step_key,
-                visit=request.visit,
-                queued_at=at,
-                updated_at=at,
+            (
+                request.customer_id,
+                message.pk,
+                ids[choice],
+                Delivery.Status.QUEUED,
+                request.journey_key,
+                request.journey_version,
+                request.enrollment_id,
+                request.step_key,
+                request.visit,
+                at,
+                at,
             )
         )
-    return Delivery.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
+    return bulk_insert(Delivery, DELIVERY_COLUMNS, rows)

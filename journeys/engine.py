@@ -25,6 +25,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from campaigns.selectors import recent_send_times
 from campaigns.services import DeliveryRequest, deliveries_queue
+from config.db import bulk_set
 from customers.models import (
     Consent,
     ConsentStatus,
@@ -251,7 +252,10 @@ class _BatchFacts:
 
     def __init__(self, rows: list[Enrollment], specs: dict, now: datetime) -> None:
         ids = {row.customer_id for row in rows}
-        self.customers = Customer.objects.in_bulk(ids)
+        # Only what steps and update actions read: attributes can be large.
+        self.customers = Customer.objects.only(
+            "id", "time_zone", "erased_at", "stage", "stage_changed_at", "updated_at"
+        ).in_bulk(ids)
         self.granted = {
             topic: set(
                 Consent.objects.filter(
@@ -387,7 +391,7 @@ def advance_due(*, now: datetime, batch_size: int | None = None) -> TickReport:
                 row.converted_at = row.converted_at or now
         _apply(row, outcome, now)
 
-    Enrollment.objects.bulk_update(rows, ENROLLMENT_FIELDS)
+    bulk_set(rows, ENROLLMENT_FIELDS)
     deliveries_queue(requests=deliveries, at=now)
     if moves:
         stages_set(moves=moves, at=now)

@@ -73,11 +73,17 @@ class Enrollment(models.Model):
         #: Left early: goal reached, consent withdrawn, suppressed, holdout, left segment.
         EXITED = "exited", "Exited"
 
-    journey = models.ForeignKey(Journey, on_delete=models.CASCADE, related_name="enrollments")
+    # No single-column indexes on journey and customer: the composite ones below
+    # start with them, and every index is rewritten on every advance.
+    journey = models.ForeignKey(
+        Journey, on_delete=models.CASCADE, related_name="enrollments", db_index=False
+    )
     version = models.ForeignKey(
         JourneyVersion, on_delete=models.PROTECT, related_name="enrollments"
     )
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="enrollments")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="enrollments", db_index=False
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
     step = models.CharField(max_length=64)
     #: When the enrollment arrived on ``step``; waits count from here.

@@ -52,9 +52,9 @@ LOOKUPS = {
     "gte": GreaterThanOrEqual,
 }
 
-#: days_since_last_purchase OP n -> conditions on last_purchase_at, each a
-#: lookup against "now minus k + n days". Whole days are counted down
-#: (floor), so "days > n" is "days >= n + 1" is "bought at or before now - (n+1) days".
+#: days_since_last_purchase OP n -> conditions "last_purchase_at <lookup> now -
+#: (n + extra) days", as (lookup, extra). Days are whole and counted down, so
+#: "days > n" is "days >= n + 1": bought at or before now - (n + 1) days.
 DAYS_SINCE = {
     "gte": (("lte", 0),),
     "gt": (("lte", 1),),

@@ -107,17 +107,17 @@ def _list(data: Any, path: str, *, non_empty: bool = False) -> list:
     return data
 
 
-def _whole(data: Any, path: str, low: int, high: int, what: str) -> int:
+def _whole(data: Any, path: str, low: int, high: int, unit: str = "") -> int:
     """A whole number in [low, high]; 2.0 counts, as it does in JSON."""
     if isinstance(data, float) and data.is_integer():
         data = int(data)
     if type(data) is not int or not low <= data <= high:
-        raise RuleError(path, f"{what} must be a whole number from {low} to {high}")
+        raise RuleError(path, f"must be a whole number{unit} from {low} to {high}")
     return data
 
 
 def _days(data: Any, path: str, low: int = 1) -> int:
-    return _whole(data, path, low, MAX_DAYS, "days")
+    return _whole(data, path, low, MAX_DAYS, " of days")
 
 
 # --- Rules -------------------------------------------------------------------
@@ -226,11 +226,12 @@ def _bounds(body: Any, path: str, number) -> tuple:
     body = _object(body, path, BOUND_OPS, ())
     if not body:
         raise RuleError(path, f"needs at least one of {_names(BOUND_OPS)}")
-    return tuple((op, number(value, _key(path, op))) for op, value in body.items())
+    # Sorted, so that {"gte": 1, "lt": 5} and {"lt": 5, "gte": 1} are one rule.
+    return tuple(sorted((op, number(value, _key(path, op))) for op, value in body.items()))
 
 
 def _count(data: Any, path: str) -> int:
-    return _whole(data, path, 0, MAX_COUNT, "a count")
+    return _whole(data, path, 0, MAX_COUNT)
 
 
 _RULES = {
@@ -299,7 +300,7 @@ def _string(data: Any, path: str) -> str:
 
 
 def _integer(data: Any, path: str) -> int:
-    return _whole(data, path, -MAX_COUNT, MAX_COUNT, "the value")
+    return _whole(data, path, -MAX_COUNT, MAX_COUNT)
 
 
 def _number(data: Any, path: str) -> Decimal:

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from config import clock
+from config.db import bulk_insert
 from customers.errors import FieldError, InvalidInput
 from customers.models import Customer, Event
 from customers.signals import activity_recorded, event_names_listened
@@ -151,8 +152,8 @@ def _insert(rows: list[tuple]) -> None:
     ORM, which matters at ten thousand events a second. It cannot skip
     conflicts, so it runs in a savepoint: if a concurrent request stored one of
     these keys after our read, the savepoint is rolled back and the rows go in
-    with INSERT … ON CONFLICT DO NOTHING instead. Either way each key is stored
-    exactly once.
+    with INSERT … ON CONFLICT DO NOTHING (``bulk_insert``) instead. Either way
+    each key is stored exactly once.
     """
     if not rows:
         return
@@ -163,11 +164,7 @@ def _insert(rows: list[tuple]) -> None:
             return
         except IntegrityError:
             pass
-    Event.objects.bulk_create(
-        [Event(**dict(zip(INSERT_COLUMNS, row, strict=True))) for row in rows],
-        ignore_conflicts=True,
-        batch_size=1000,
-    )
+    bulk_insert(Event, INSERT_COLUMNS, rows)
 
 
 def _copy(rows: list[tuple]) -> None:

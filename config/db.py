@@ -1,0 +1,101 @@
+"""Database helpers Django lacks: set-based bulk writes from plain tuples.
+
+``bulk_set`` exists because ``QuerySet.bulk_update`` builds a ``CASE WHEN``
+expression per field per row in Python: updating 1,000 enrollments took about
+three seconds of CPU, almost all of it in expression resolution. One
+``UPDATE … FROM`` statement does the same in milliseconds. On PostgreSQL the
+rows travel as one array per column through ``unnest`` (a dozen parameters,
+not ten thousand placeholders for the driver to parse); on SQLite (3.33+) as
+``VALUES``.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import Model
+
+#: Rows per statement: well under SQLite's 32,766 parameters for ten columns.
+ROWS_PER_STATEMENT = 1000
+
+
+def bulk_set(objects: Sequence[Model], fields: Sequence[str]) -> int:
+    """Write ``fields`` of each object to its row, by primary key; returns rows updated."""
+    if not objects:
+        return 0
+    # The real connection, not the thread-local proxy: values are prepared
+    # ten thousand times a batch, and the proxy costs a lookup each time.
+    connection = connections[DEFAULT_DB_ALIAS]
+    meta = type(objects[0])._meta
+    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    names = [quote(column.column) for column in columns]
+    assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
+    where = f"{table}.{names[0]} = v.{names[0]}"
+    updated = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(objects), ROWS_PER_STATEMENT):
+            rows = [
+                [c.get_db_prep_save(getattr(obj, c.attname), connection) for c in columns]
+                for obj in objects[start : start + ROWS_PER_STATEMENT]
+            ]
+            if connection.vendor == "postgresql":
+                arrays = ", ".join(f"%s::{c.db_type(connection)}[]" for c in columns)
+                params = [list(col) for col in zip(*rows, strict=True)]
+                sql = (
+                    f"UPDATE {table} SET {assignments} "
+                    f"FROM unnest({arrays}) AS v({', '.join(names)}) WHERE {where}"
+                )
+            else:
+                # SQLite names VALUES columns only through a CTE's column list.
+                row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+                params = [value for row in rows for value in row]
+                sql = (
+                    f"WITH v({', '.join(names)}) AS (VALUES {', '.join([row_sql] * len(rows))}) "
+                    f"UPDATE {table} SET {assignments} FROM v WHERE {where}"
+                )
+            cursor.execute(sql, params)
+            updated += cursor.rowcount
+    return updated
+
+
+def bulk_insert(model: type[Model], columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """Insert plain row tuples, skipping rows that hit a unique constraint;
+    returns rows inserted.
+
+    For hot paths that would otherwise build a model instance per row only to
+    hand it to ``bulk_create`` (about 100 µs a row): the values go straight to
+    one ``INSERT … ON CONFLICT DO NOTHING`` per thousand rows.
+    """
+    if not rows:
+        return 0
+    connection = connections[DEFAULT_DB_ALIAS]
+    meta = model._meta
+    fields = [meta.get_field(name) for name in columns]
+    quote = connection.ops.quote_name
+    names = ", ".join(quote(field.column) for field in fields)
+    inserted = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            prepared = [
+                [
+                    f.get_db_prep_save(value, connection)
+                    for f, value in zip(fields, row, strict=True)
+                ]
+                for row in rows[start : start + ROWS_PER_STATEMENT]
+            ]
+            if connection.vendor == "postgresql":
+                arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+                source = f"SELECT * FROM unnest({arrays})"
+                params = [list(column) for column in zip(*prepared, strict=True)]
+            else:
+                row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+                source = f"VALUES {', '.join([row_sql] * len(prepared))}"
+                params = [value for row in prepared for value in row]
+            cursor.execute(
+                f"INSERT INTO {quote(meta.db_table)} ({names}) {source} ON CONFLICT DO NOTHING",
+                params,
+            )
+            inserted += cursor.rowcount
+    return inserted
