@@ -15,16 +15,26 @@ COUNTED_STATUSES = (
 )
 
 
-def recent_send_times(customer_ids: Iterable[int], *, since: datetime) -> dict[int, list[datetime]]:
-    """Customer id -> queue times of their marketing emails since ``since``, oldest first."""
+def send_times(
+    customer_ids: Iterable[int] | None,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    exclude_journey: str = "",
+) -> dict[int, list[datetime]]:
+    """Customer id -> queue times of their marketing emails in [since, until),
+    oldest first: what frequency caps count. ``customer_ids=None`` means everyone;
+    ``exclude_journey`` leaves one journey's emails out (a simulated new version
+    of a journey replaces the live one)."""
     times: dict[int, list[datetime]] = defaultdict(list)
-    rows = (
-        Delivery.objects.filter(
-            customer_id__in=list(customer_ids), queued_at__gte=since, status__in=COUNTED_STATUSES
-        )
-        .order_by("queued_at")
-        .values_list("customer_id", "queued_at")
-    )
+    deliveries = Delivery.objects.filter(queued_at__gte=since, status__in=COUNTED_STATUSES)
+    if customer_ids is not None:
+        deliveries = deliveries.filter(customer_id__in=list(customer_ids))
+    if until is not None:
+        deliveries = deliveries.filter(queued_at__lt=until)
+    if exclude_journey:
+        deliveries = deliveries.exclude(journey_key=exclude_journey)
+    rows = deliveries.order_by("queued_at").values_list("customer_id", "queued_at").iterator()
     for customer_id, queued_at in rows:
         times[customer_id].append(queued_at)
     return times

@@ -167,6 +167,8 @@ class Journey:
     #: None: the site-wide setting; QuietHours(start == end) disables them.
     quiet_hours: QuietHours | None = None
     description: str = ""
+    #: Step keys in the order a customer can reach them from ``start``.
+    step_order: tuple[str, ...] = ()
 
     def messages(self) -> set[str]:
         return {s.message for s in self.steps.values() if isinstance(s, SendEmail)}
@@ -323,6 +325,7 @@ def parse_journey(document: Any) -> Journey:
         key=document["key"],
         name=document["name"],
         description=document.get("description", ""),
+        step_order=tuple(reach_order(document["start"], document["steps"])),
         topic=document.get("topic", "email_marketing"),
         trigger=trigger,
         start=document["start"],
@@ -357,6 +360,14 @@ def _successors(step: dict[str, Any]) -> list[str]:
     return [step["next"]] if "next" in step else []
 
 
+def reach_order(start: str, steps: dict[str, dict[str, Any]]) -> list[str]:
+    """Step keys reachable from ``start``, breadth first: the funnel's order."""
+    order = [start]
+    for key in order:
+        order += [target for target in _successors(steps[key]) if target not in order]
+    return order
+
+
 def _graph_problems(start: str, steps: dict[str, dict[str, Any]]) -> list[str]:
     """Checked on the raw document, so a step that failed to parse still counts."""
     problems = []
@@ -369,9 +380,7 @@ def _graph_problems(start: str, steps: dict[str, dict[str, Any]]) -> list[str]:
     if problems:
         return problems
 
-    reachable = [start]  # in the order a customer would reach them
-    for key in reachable:
-        reachable += [t for t in _successors(steps[key]) if t not in reachable]
+    reachable = reach_order(start, steps)
     problems += [
         f"steps.{key}: unreachable from the start step {start!r}"
         for key in steps

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from campaigns.selectors import recent_send_times
+from campaigns.selectors import send_times
 from campaigns.services import DeliveryRequest, deliveries_queue
 from config.db import bulk_set
 from customers.models import (
@@ -37,9 +37,10 @@ from customers.models import (
 from customers.rules import CustomerFacts, EventFact, rule_matches, rule_q
 from customers.services.profiles import attributes_merge
 from customers.services.stage import StageMove, stages_set
-from journeys.document import EventMatch, FrequencyCap, QuietHours
+from journeys.document import EventMatch
 from journeys.entry import Live, enroll_candidates, enroll_matching, live_journeys, spec_of
 from journeys.models import Enrollment, Journey, JourneyVersion, StepCount
+from journeys.policy import journey_frequency_cap, journey_quiet_hours
 from journeys.steps import (
     Context,
     Converted,
@@ -47,7 +48,6 @@ from journeys.steps import (
     SetProfile,
     State,
     advance,
-    quiet_hours_from_setting,
 )
 
 #: Activity rows one routing transaction takes.
@@ -232,20 +232,6 @@ def enroll_anniversaries(*, now: datetime) -> TickReport:
 # --- Advancing --------------------------------------------------------------
 
 
-def _default_cap() -> FrequencyCap:
-    return FrequencyCap(
-        settings.LADDER_FREQUENCY_CAP_PER_DAY, settings.LADDER_FREQUENCY_CAP_PER_WEEK
-    )
-
-
-def _quiet_hours(spec_quiet: QuietHours | None) -> QuietHours | None:
-    return (
-        spec_quiet
-        if spec_quiet is not None
-        else quiet_hours_from_setting(settings.LADDER_QUIET_HOURS)
-    )
-
-
 class _BatchFacts:
     """Everything the step functions may ask about a batch's customers: a
     handful of queries for the whole batch, none per customer."""
@@ -286,7 +272,7 @@ class _BatchFacts:
                 customer_id__in=ids, name__in=names, occurred_at__gte=since
             ).order_by("occurred_at"):
                 self.events[event.customer_id].append(_fact(event))
-        self.sends = recent_send_times(ids, since=now - CAP_WINDOW)
+        self.sends = send_times(ids, since=now - CAP_WINDOW)
         self.now = now
 
     def context(self, row: Enrollment, spec) -> Context:
@@ -313,8 +299,8 @@ class _BatchFacts:
             matches=lambda rule: row.customer_id in self.matched[id(rule)],
             first_event=first_event,
             recent_sends=tuple(self.sends.get(row.customer_id, ())),
-            frequency_cap=spec.frequency_cap or _default_cap(),
-            quiet_hours=_quiet_hours(spec.quiet_hours),
+            frequency_cap=journey_frequency_cap(spec),
+            quiet_hours=journey_quiet_hours(spec),
             must_exit=must_exit,
         )
 

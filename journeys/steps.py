@@ -8,7 +8,7 @@ the same decisions.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from customers.bucketing import pick
@@ -233,11 +233,3 @@ def advance(journey: Journey, state: State, ctx: Context, now: datetime) -> Outc
             trail.append((state.step, outcome))
         state = replace(state, step=go, since=now, visit=state.visit + 1)
     raise RuntimeError(f"journey {journey.key}: more than {MAX_STEPS_PER_ADVANCE} steps at once")
-
-
-def quiet_hours_from_setting(text: str) -> QuietHours | None:
-    """Parse the LADDER_QUIET_HOURS setting ("21:00-08:00"; empty disables)."""
-    if not text:
-        return None
-    start, end = (time.fromisoformat(part) for part in text.split("-"))
-    return QuietHours(start, end)

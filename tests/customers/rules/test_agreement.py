@@ -95,10 +95,13 @@ def _answers(population: list[CustomerSpec], rules: list) -> list[tuple[set, set
 # Several rules share one stored population: storing it is the expensive part.
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    population=st.lists(customers(huge=HUGE), min_size=1, max_size=8),
-    documents=st.lists(rules(huge=HUGE), min_size=1, max_size=8),
+    population=st.lists(customers(huge=HUGE), min_size=1, max_size=10),
+    documents=st.lists(rules(huge=HUGE), min_size=2, max_size=10),
 )
 def test_it_selects_in_sql_exactly_the_customers_python_matches(population, documents):
+    # Every part of every rule is checked too: in a big "all", a wrong leaf is
+    # usually hidden by another leaf that is false anyway.
+    documents = [part for document in documents for part in _parts(document)]
     parsed = [parse_rule(document) for document in documents]
     for document, (in_sql, in_python, by_hand) in zip(
         documents, _answers(population, parsed), strict=True
@@ -112,3 +115,13 @@ def _share(matched: set, population: list) -> str:
     if not matched:
         return "matched no one"
     return "matched everyone" if len(matched) == len(population) else "matched some"
+
+
+def _parts(document: dict):
+    """The document and every rule nested inside it."""
+    yield document
+    for key in ("all", "any"):
+        for child in document.get(key, ()):
+            yield from _parts(child)
+    if "not" in document:
+        yield from _parts(document["not"])
