@@ -16,7 +16,7 @@ _WHERE = {
     "type": "array",
     "items": {
         "type": "object",
-        "required": ["property", "op"],
+        "required": ["property", "op", "value"],
         "properties": {"property": {"type": "string"}, "op": {"type": "string"}, "value": {}},
         "additionalProperties": False,
     },
