@@ -390,22 +390,15 @@ def advance_due(*, now: datetime, batch_size: int | None = None) -> TickReport:
 
 
 def _apply(row: Enrollment, outcome, now: datetime) -> None:
-    if outcome.ended is not None:
-        row.status = (
-            Enrollment.Status.COMPLETED
-            if outcome.ended == "completed"
-            else Enrollment.Status.EXITED
-        )
-        row.exit_reason = outcome.ended
-        row.ended_at = now
-        row.due_at = None
-        if outcome.trail:
-            row.step = outcome.trail[-1][0]
-        return
     state = outcome.state
     row.step, row.step_since, row.visit = state.step, state.since, state.visit
     row.branches = state.branches
     row.due_at = outcome.due_at
+    if outcome.ended is not None:
+        completed = outcome.ended == "completed"
+        row.status = Enrollment.Status.COMPLETED if completed else Enrollment.Status.EXITED
+        row.exit_reason = outcome.ended
+        row.ended_at = now
 
 
 def _increment_counts(counts: Counter) -> None:

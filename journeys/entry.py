@@ -81,7 +81,14 @@ def eligible_customers(live: Live, *, now: datetime) -> QuerySet[Customer]:
     customers = sendable_customers(spec.topic)
     if spec.entry_rule is not None:
         customers = customers.filter(rule_q(spec.entry_rule, now=now))
-    previous = Enrollment.objects.filter(journey_id=live.journey_id, customer=OuterRef("pk"))
+    enrolled = Enrollment.objects.filter(journey_id=live.journey_id)
+    # Nobody entered yet (a first activation): no re-entry clause at all. On a
+    # new, empty table PostgreSQL plans that NOT EXISTS as a scan per customer,
+    # and inside INSERT … SELECT each scan wades through the rows the statement
+    # itself has just inserted: quadratic, minutes for a million customers.
+    if not enrolled.exists():
+        return customers
+    previous = enrolled.filter(customer=OuterRef("pk"))
     if spec.reentry == "after_exit":
         previous = previous.filter(status=Enrollment.Status.ACTIVE)
     elif spec.reentry == "after_days":

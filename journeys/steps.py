@@ -91,8 +91,9 @@ Action = Send | SetProfile | Converted
 
 @dataclass(frozen=True)
 class Outcome:
-    #: The new state, or None when the enrollment has ended.
-    state: State | None
+    #: The state after the advance; when the enrollment ended, the step it
+    #: ended on, with the branches it took (the A/B analysis needs them).
+    state: State
     #: When to look again (None when ended).
     due_at: datetime | None
     actions: tuple[Action, ...] = ()
@@ -158,7 +159,7 @@ def advance(journey: Journey, state: State, ctx: Context, now: datetime) -> Outc
     sends = ctx.recent_sends
 
     def end(reason: str) -> Outcome:
-        return Outcome(None, None, tuple(actions), reason, tuple(trail))
+        return Outcome(state, None, tuple(actions), reason, tuple(trail))
 
     def block(until: datetime, why: str) -> Outcome:
         trail.append((state.step, why))

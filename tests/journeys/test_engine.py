@@ -380,3 +380,15 @@ def test_a_batch_takes_a_bounded_number_of_queries(messages, django_assert_max_n
     with clock.simulated(T0 + timedelta(days=2)), django_assert_max_num_queries(30):
         report = advance_due(now=T0 + timedelta(days=2))
     assert report.advanced == 60
+
+
+def test_the_branch_taken_is_kept_when_the_journey_ends(messages):
+    live(welcome())
+    customers = [consented() for _ in range(30)]
+    for customer in customers:
+        stage_set(customer=customer, stage=Stage.PROSPECT, cause="test", at=T0)
+    run(T0)
+    run(T0 + timedelta(days=2))
+    branches = [e.branches.get("welcome-nudge") for e in Enrollment.objects.all()]
+    assert set(branches) == {"discount", "story"}
+    assert set(Enrollment.objects.values_list("status", flat=True)) == {"completed"}
