@@ -392,3 +392,29 @@ def test_the_branch_taken_is_kept_when_the_journey_ends(messages):
     branches = [e.branches.get("welcome-nudge") for e in Enrollment.objects.all()]
     assert set(branches) == {"discount", "story"}
     assert set(Enrollment.objects.values_list("status", flat=True)) == {"completed"}
+
+
+def test_an_update_step_moves_the_stage_and_merges_attributes(messages):
+    live(
+        steps(
+            "u",
+            trigger={"type": "event", "event": "signup"},
+            u={
+                "type": "update",
+                "stage": "prospect",
+                "attributes": {"welcomed": True},
+                "next": "e",
+            },
+            e={"type": "exit"},
+        )
+    )
+    ann = consented(attributes={"city": "Lyon"})
+    events_record(
+        events=[EventInput(name="signup", occurred_at=T0, email=ann.email)], received_at=T0
+    )
+    run(T0)
+    ann.refresh_from_db()
+    assert ann.stage == Stage.PROSPECT
+    assert ann.attributes == {"city": "Lyon", "welcomed": True}
+    change = ann.stage_changes.get(to_stage=Stage.PROSPECT)
+    assert change.cause == "journey t, step u"
