@@ -83,6 +83,24 @@ class Delivery(models.Model):
     queued_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(default=clock.now)
 
+    # What came back (campaigns.tracking). Machine activity (security scanners,
+    # mail privacy prefetch) is kept apart so that open and click rates count people.
+    #: When the provider accepted the email; set by dispatch together with SENT.
+    #: Tracking measures "too soon after sending to be a person" from here.
+    sent_at = models.DateTimeField(null=True, blank=True)
+    #: First open that was not a probable prefetch; ``open_count`` counts such opens.
+    opened_at = models.DateTimeField(null=True, blank=True)
+    # Counters have a database default too: the outbox is written with raw
+    # inserts (config.db.bulk_insert) that name only the columns they fill.
+    open_count = models.PositiveIntegerField(default=0, db_default=0)
+    #: First open so soon after sending that a machine fetched the pixel.
+    machine_opened_at = models.DateTimeField(null=True, blank=True)
+    #: First human click and the number of human clicks, derived from ``DeliveryClick``.
+    clicked_at = models.DateTimeField(null=True, blank=True)
+    click_count = models.PositiveIntegerField(default=0, db_default=0)
+    #: First unsubscribe through this email's link (one topic or everything).
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
     class Meta:
         verbose_name_plural = "deliveries"
         constraints = [
@@ -99,3 +117,54 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message.key} to customer #{self.customer_id} ({self.status})"
+
+
+class VariantLink(models.Model):
+    """A link target of a variant: the click redirect sends people only here.
+
+    The click token names a delivery and one of these rows; the target is read
+    from this table, never from the request, so the redirect cannot be turned
+    into an open redirect. Rows are per variant, not per delivery: every
+    customer who gets the variant shares them, so a send of 100,000 emails with
+    ten links stores ten rows (plus one per personalised URL).
+    """
+
+    # The unique (variant, url_hash) below also serves the foreign key.
+    variant = models.ForeignKey(
+        Variant, on_delete=models.CASCADE, related_name="links", db_index=False
+    )
+    #: SHA-256 of ``url``: URLs can outgrow what a unique B-tree index accepts.
+    url_hash = models.CharField(max_length=64)
+    url = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["variant", "url_hash"], name="variant_link_once"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class DeliveryClick(models.Model):
+    """One click on a tracked link: the log the machine-click heuristics read.
+
+    ``Delivery.clicked_at`` and ``click_count`` are derived from the rows with
+    ``machine=False``; a scanner burst found later flags earlier rows too.
+    No IP or user agent: nothing here identifies the person.
+    """
+
+    # Indexed by (delivery, at) below, which also serves the foreign key.
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="clicks", db_index=False
+    )
+    link = models.ForeignKey(VariantLink, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(default=clock.now)
+    #: A link scanner or prefetcher, not a person (see campaigns.tracking).
+    machine = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [models.Index(fields=["delivery", "at"])]
+
+    def __str__(self) -> str:
+        return f"delivery #{self.delivery_id} link #{self.link_id} at {self.at:%Y-%m-%d %H:%M:%S}"

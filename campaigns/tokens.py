@@ -1,0 +1,134 @@
+"""Signed tokens in the links of every email, and the absolute URLs that carry them.
+
+Each purpose signs with its own salt, so a token made for one endpoint is
+refused by every other (an open pixel token cannot unsubscribe anyone). The
+payload is only ids; the signature, not secrecy, is what makes them safe.
+
+Open, click and unsubscribe tokens never expire: they sit in emails people
+keep for years, and an unsubscribe link must work whenever it is used (RFC
+8058, CAN-SPAM's 30 days, and mailbox providers' bulk-sender rules; refusing
+an old unsubscribe link only turns it into a spam complaint). The worst a
+forwarded email can do with them is unsubscribe its recipient or count a
+click. Preference tokens expire after ``PREFERENCES_MAX_AGE``: the preference
+centre can also *grant* consent, and a link in a forwarded email should not
+do that forever. The unsubscribe page, which never expires, links to a fresh
+preference centre, so an old email still leads there.
+
+All tokens follow ``SECRET_KEY``; when it is rotated, keep the old key in
+``SECRET_KEY_FALLBACKS`` or every unsubscribe link already sent stops working.
+"""
+
+from datetime import timedelta
+from enum import StrEnum
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+
+
+class Purpose(StrEnum):
+    OPEN = "open"
+    CLICK = "click"
+    UNSUBSCRIBE = "unsubscribe"
+    PREFERENCES = "preferences"
+
+
+#: purpose -> signing salt; one each, so tokens do not cross endpoints.
+SALTS = {
+    Purpose.OPEN: "ladder.tracking.open",
+    Purpose.CLICK: "ladder.tracking.click",
+    Purpose.UNSUBSCRIBE: "ladder.tracking.unsubscribe",
+    Purpose.PREFERENCES: "ladder.tracking.preferences",
+}
+
+#: How long a preference centre link works (see the module docstring for why
+#: only these expire).
+PREFERENCES_MAX_AGE = timedelta(days=30)
+
+#: purpose -> age limit; None means the token carries no timestamp and never expires.
+MAX_AGES: dict[Purpose, timedelta | None] = {
+    Purpose.OPEN: None,
+    Purpose.CLICK: None,
+    Purpose.UNSUBSCRIBE: None,
+    Purpose.PREFERENCES: PREFERENCES_MAX_AGE,
+}
+
+#: purpose -> how many ids the payload holds (click: delivery and link).
+ARITY = {
+    Purpose.OPEN: 1,
+    Purpose.CLICK: 2,
+    Purpose.UNSUBSCRIBE: 1,
+    Purpose.PREFERENCES: 1,
+}
+
+
+class TokenInvalid(Exception):
+    """Tampered, made for another purpose, expired, or not one of ours."""
+
+
+def _signer(purpose: Purpose) -> signing.Signer:
+    # Timestamps only where they are checked: open and click tokens appear in
+    # every link of every email, and shorter is better there.
+    if MAX_AGES[purpose] is None:
+        return signing.Signer(salt=SALTS[purpose])
+    return signing.TimestampSigner(salt=SALTS[purpose])
+
+
+def token_make(purpose: Purpose, *ids: int) -> str:
+    """A URL-safe token signing ``ids`` for ``purpose``."""
+    if len(ids) != ARITY[purpose]:
+        raise ValueError(f"a {purpose} token holds {ARITY[purpose]} ids, not {len(ids)}")
+    return _signer(purpose).sign_object(list(ids))
+
+
+def token_read(purpose: Purpose, token: str) -> tuple[int, ...]:
+    """The ids a token signs, or ``TokenInvalid``."""
+    signer = _signer(purpose)
+    try:
+        if isinstance(signer, signing.TimestampSigner):
+            payload = signer.unsign_object(token, max_age=MAX_AGES[purpose])
+        else:
+            payload = signer.unsign_object(token)
+    except (signing.BadSignature, ValueError):
+        # BadSignature covers tampering, a foreign salt and expiry; ValueError a
+        # signature over something that is not our JSON.
+        raise TokenInvalid from None
+    if (
+        not isinstance(payload, list)
+        or len(payload) != ARITY[purpose]
+        or not all(type(value) is int for value in payload)
+    ):
+        raise TokenInvalid
+    return tuple(payload)
+
+
+def _absolute(name: str, token: str) -> str:
+    return settings.LADDER_SITE_URL + reverse(name, args=[token])
+
+
+def open_pixel_url(delivery_id: int) -> str:
+    """The 1x1 image that records an open of this delivery."""
+    return _absolute("tracking:open", token_make(Purpose.OPEN, delivery_id))
+
+
+def click_url(delivery_id: int, index: int) -> str:
+    """The redirect for link ``index`` (from ``links_register``) of this delivery."""
+    return _absolute("tracking:click", token_make(Purpose.CLICK, delivery_id, index))
+
+
+def unsubscribe_url(delivery_id: int) -> str:
+    """The unsubscribe page, and the RFC 8058 one-click POST target."""
+    return _absolute("tracking:unsubscribe", token_make(Purpose.UNSUBSCRIBE, delivery_id))
+
+
+def preferences_url(customer_id: int) -> str:
+    """The preference centre; works for ``PREFERENCES_MAX_AGE``."""
+    return _absolute("tracking:preferences", token_make(Purpose.PREFERENCES, customer_id))
+
+
+def list_unsubscribe_headers(delivery_id: int) -> dict[str, str]:
+    """The two headers RFC 8058 one-click unsubscribe needs on every marketing email."""
+    return {
+        "List-Unsubscribe": f"<{unsubscribe_url(delivery_id)}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
