@@ -56,7 +56,12 @@ def bulk_set(objects: Sequence[Model], fields: Sequence[str]) -> int:
                     f"UPDATE {table} SET {assignments} FROM v WHERE {where}"
                 )
             cursor.execute(sql, params)
-            updated += cursor.rowcount
+            if connection.vendor == "postgresql":
+                updated += cursor.rowcount
+            else:
+                # Python's sqlite3 reports rowcount -1 for a statement starting WITH.
+                cursor.execute("SELECT changes()")
+                updated += cursor.fetchone()[0]
     return updated
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from django.db import transaction
 
 from config import clock
+from config.db import bulk_set
 from customers.errors import FieldError, InvalidInput
 from customers.models import Customer, Stage, StageChange
 from customers.signals import activity_recorded
@@ -154,8 +155,7 @@ def customers_upsert(
     results: list[Upserted] = []
     new: list[Customer] = []
     changed: list[Customer] = []
-    # Only the columns some row changed are written: bulk_update builds a CASE per
-    # column per row, so sending all of them made large updates several times slower.
+    # Only the columns some row changed are written.
     changed_fields: set[str] = set()
     for profile, found in zip(profiles, matches, strict=True):
         if found is None:
@@ -177,7 +177,7 @@ def customers_upsert(
     if new:
         activity_recorded.send(sender=StageChange, kind="stage", customer_ids={c.pk for c in new})
     if changed:
-        Customer.objects.bulk_update(changed, sorted(changed_fields), batch_size=500)
+        bulk_set(changed, sorted(changed_fields))
     return results
 
 
@@ -189,7 +189,7 @@ def attributes_merge(*, changes: dict[int, dict[str, Any]], at: datetime | None 
     for customer in customers:
         customer.attributes = {**customer.attributes, **changes[customer.pk]}
         customer.updated_at = at
-    Customer.objects.bulk_update(customers, ["attributes", "updated_at"], batch_size=500)
+    bulk_set(customers, ["attributes", "updated_at"])
     return len(customers)
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from django.db import transaction
 
 from config import clock
+from config.db import bulk_set
 from customers.models import Customer, Stage, StageChange
 from customers.signals import activity_recorded
 
@@ -45,9 +46,7 @@ def stages_set(*, moves: Sequence[StageMove], at: datetime | None = None) -> lis
         moved[customer.pk] = customer
     if changes:
         StageChange.objects.bulk_create(changes)
-        Customer.objects.bulk_update(
-            moved.values(), ["stage", "stage_changed_at", "updated_at"], batch_size=500
-        )
+        bulk_set(list(moved.values()), ["stage", "stage_changed_at", "updated_at"])
         activity_recorded.send(sender=StageChange, kind="stage", customer_ids=set(moved))
     return changes
 

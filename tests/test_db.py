@@ -1,0 +1,61 @@
+"""config.db: set-based writes behave like bulk_update / bulk_create(ignore_conflicts)."""
+
+from datetime import UTC, datetime
+
+from config.db import bulk_insert, bulk_set
+from customers.models import Customer, Event
+from tests.factories import CustomerFactory
+
+WHEN = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def test_bulk_set_writes_only_the_fields_named(db):
+    ann = CustomerFactory(first_name="Ann", attributes={"a": 1})
+    bob = CustomerFactory(first_name="Bob")
+    ann.first_name, ann.last_name, ann.attributes = "Anna", "ignored", {"nested": {"x": [1, None]}}
+    bob.first_name, bob.attributes, bob.last_purchase_at = "Bobby", {}, WHEN
+    assert bulk_set([ann, bob], ["first_name", "attributes", "last_purchase_at"]) == 2
+    ann.refresh_from_db()
+    bob.refresh_from_db()
+    assert (ann.first_name, ann.attributes, ann.last_purchase_at) == (
+        "Anna",
+        {"nested": {"x": [1, None]}},
+        None,
+    )
+    assert ann.last_name != "ignored"
+    assert (bob.first_name, bob.attributes, bob.last_purchase_at) == ("Bobby", {}, WHEN)
+
+
+def test_bulk_set_handles_more_rows_than_one_statement(db):
+    customers = Customer.objects.bulk_create(
+        Customer(email=f"c{n}@example.com") for n in range(2500)
+    )
+    for customer in customers:
+        customer.first_name = f"n{customer.pk}"
+    assert bulk_set(customers, ["first_name"]) == 2500
+    assert Customer.objects.filter(first_name__startswith="n").count() == 2500
+
+
+def test_bulk_insert_skips_rows_that_hit_a_unique_constraint(db):
+    customer = CustomerFactory()
+    columns = (
+        "customer",
+        "name",
+        "properties",
+        "currency",
+        "occurred_at",
+        "received_at",
+        "idempotency_key",
+    )
+    first = bulk_insert(Event, columns, [(customer.pk, "a", {"k": [1]}, "", WHEN, WHEN, "key-1")])
+    again = bulk_insert(
+        Event,
+        columns,
+        [
+            (customer.pk, "a", {}, "", WHEN, WHEN, "key-1"),
+            (customer.pk, "b", {}, "", WHEN, WHEN, "key-2"),
+        ],
+    )
+    assert (first, again) == (1, 1)
+    stored = dict(Event.objects.values_list("idempotency_key", "properties"))
+    assert stored == {"key-1": {"k": [1]}, "key-2": {}}
