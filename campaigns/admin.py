@@ -29,8 +29,13 @@ class DeliveryAdmin(admin.ModelAdmin):
         "journey_key",
         "step_key",
         "queued_at",
+        "sent_at",
+        "opened_at",
+        "clicked_at",
+        "unsubscribed_at",
     )
     list_filter = ("status", "message", "journey_key")
+    date_hierarchy = "queued_at"
     search_fields = ("customer__email",)
     raw_id_fields = ("customer",)
     list_select_related = ("customer", "message", "variant")
