@@ -164,6 +164,9 @@ LADDER_QUIET_HOURS = env.str("LADDER_QUIET_HOURS", default="21:00-08:00")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="config.mail.EmlOutboxBackend")
 EMAIL_OUTBOX_DIR = Path(env.str("EMAIL_OUTBOX_DIR", default=str(VAR_DIR / "outbox")))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Ladder <hello@ladder.localhost>")
+#: The sender's postal address, shown in every marketing email's footer (the
+#: law in many countries asks for it). Several lines are fine.
+LADDER_POSTAL_ADDRESS = env.str("LADDER_POSTAL_ADDRESS", default="")
 
 #: Every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"], e.g.
 #: ANYMAIL_POSTMARK_SERVER_TOKEN -> ANYMAIL["POSTMARK_SERVER_TOKEN"].

@@ -13,3 +13,36 @@ def test_the_delivery_list_shows_tracking_columns(admin_client, db):
     page = admin_client.get("/admin/campaigns/delivery/").content.decode()
     assert "ann@example.com" in page and "Opened at" in page and "Sent at" in page
     assert admin_client.get("/admin/campaigns/delivery/add/").status_code == 403
+
+
+def _message_form(**variant) -> dict:
+    return {
+        "key": "welcome",
+        "name": "Welcome",
+        "topic": email_marketing().pk,
+        "variants-TOTAL_FORMS": "1",
+        "variants-INITIAL_FORMS": "0",
+        "variants-MIN_NUM_FORMS": "0",
+        "variants-MAX_NUM_FORMS": "1000",
+        "variants-0-key": "A",
+        "variants-0-weight": "1",
+        "variants-0-subject": "Hi",
+        "variants-0-preheader": "",
+        "variants-0-text_body": "",
+        **{f"variants-0-{k}": v for k, v in variant.items()},
+    }
+
+
+def test_a_variant_with_a_broken_template_is_refused_with_its_line(admin_client, db):
+    form = _message_form(html_body="<p>Hello</p>\n<p>{{ customer.first_name }</p>")
+    response = admin_client.post("/admin/campaigns/message/add/", form)
+    assert response.status_code == 200
+    assert "html, line 2" in response.content.decode()
+    assert not Message.objects.exists()
+
+
+def test_a_valid_variant_is_saved(admin_client, db):
+    form = _message_form(html_body="<p>Hello {{ customer.first_name }}</p>")
+    response = admin_client.post("/admin/campaigns/message/add/", form)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Variant.objects.get().subject == "Hi"
