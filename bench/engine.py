@@ -20,7 +20,6 @@ database alone), or directly: ``python -m bench.engine --customers 20000``.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -154,43 +153,17 @@ def activation() -> dict[str, Any]:
 
 
 def _workers_start(count: int, queue: str, env: dict[str, str], logs: Path) -> list:
-    from config.celery import app
+    from config.workers import worker_start
 
-    workers = []
-    for n in range(count):
-        hostname = f"bench{n}-{queue}@localhost"
-        log = open(logs / f"worker{n}.log", "w")  # noqa: SIM115 - closed with the process
-        workers.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "-Q",
-                    queue,
-                    "-n",
-                    hostname,
-                    "-P",
-                    "solo",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--loglevel",
-                    "WARNING",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+    return [
+        worker_start(
+            hostname=f"bench{n}-{queue}@localhost",
+            queue=queue,
+            env=env,
+            log=logs / f"worker{n}.log",
         )
-        deadline = time.monotonic() + 60
-        while not app.control.ping(destination=[hostname], timeout=0.5):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"worker {hostname} did not start; see {logs}")
-    return workers
+        for n in range(count)
+    ]
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -206,6 +179,7 @@ def advancing(*, percent: int, workers: int, env: dict[str, str], logs: Path) ->
 
     from campaigns.models import Delivery
     from config.celery import app
+    from config.workers import workers_stop
     from customers.models import Consent, Suppression
     from journeys.models import Enrollment
     from journeys.services import journey_activate, journey_save
@@ -234,10 +208,7 @@ def advancing(*, percent: int, workers: int, env: dict[str, str], logs: Path) ->
         seconds = time.perf_counter() - started
         peaks = [_peak_rss_mb(p.pid) for p in processes]
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.wait(timeout=30)
+        workers_stop(processes, timeout=30)
 
     deliveries = Delivery.objects.filter(journey_key="bench-advance")
     sent = deliveries.count()

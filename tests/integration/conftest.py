@@ -6,7 +6,6 @@ tasks meant for another run, and no stale task from elsewhere reaches it.
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from config.celery import app as celery_app
+from config.workers import WorkerDidNotStart, worker_start, workers_stop
 from tests.conftest import celery_conf
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,47 +44,22 @@ def start_worker(worker_queue, tmp_path, transactional_db):
 
     def start(name: str = "w1", **extra_env: str) -> str:
         hostname = f"{name}-{worker_queue}@localhost"
-        log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        processes.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "config",
-                    "worker",
-                    "-Q",
-                    worker_queue,
-                    "-n",
-                    hostname,
-                    "-c",
-                    "1",
-                    "--without-gossip",
-                    "--without-mingle",
-                    "--loglevel",
-                    "INFO",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+        try:
+            processes.append(
+                worker_start(
+                    hostname=hostname,
+                    queue=worker_queue,
+                    env={**env, **extra_env},
+                    log=tmp_path / f"{name}.log",
+                    timeout=30,
+                )
             )
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if celery_app.control.ping(destination=[hostname], timeout=0.5):
-                return hostname
-        pytest.fail(f"worker {hostname} did not start:\n{(tmp_path / f'{name}.log').read_text()}")
+        except WorkerDidNotStart as exc:
+            pytest.fail(str(exc))
+        return hostname
 
     yield start
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    workers_stop(processes)
 
 
 def wait_for(condition, timeout: float = 20.0, what: str = "condition"):
