@@ -1,5 +1,6 @@
 """What is said and what was sent: messages, their variants, and deliveries (the outbox)."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from config import clock
@@ -13,6 +14,18 @@ class Message(models.Model):
     name = models.CharField(max_length=200)
     #: The consent this message needs; customers without it never get it.
     topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="messages")
+    #: One of ``settings.LADDER_SENDERS`` (addresses the provider has verified);
+    #: blank means the first of them.
+    sender = models.CharField(
+        max_length=254,
+        blank=True,
+        default="",
+        help_text="From address; one of the verified senders (LADDER_SENDERS). "
+        "Blank: the first of them.",
+    )
+    reply_to = models.EmailField(
+        blank=True, default="", help_text="Where replies go, when not to the sender."
+    )
     created_at = models.DateTimeField(default=clock.now, editable=False)
     updated_at = models.DateTimeField(default=clock.now)
 
@@ -23,6 +36,14 @@ class Message(models.Model):
     def experiment_key(self) -> str:
         """The A/B experiment its variants form."""
         return f"message:{self.key}"
+
+    def clean(self) -> None:
+        from campaigns.senders import SenderNotVerified, sender_for
+
+        try:
+            sender_for(self.sender)
+        except SenderNotVerified as exc:
+            raise ValidationError({"sender": str(exc)}) from None
 
 
 class Variant(models.Model):
@@ -56,12 +77,19 @@ class Delivery(models.Model):
 
     class Status(models.TextChoices):
         #: Written by a send step; waiting for a delivery worker.
+        #: Written by a send step, or waiting for its next attempt (``next_attempt_at``).
         QUEUED = "queued", "Queued"
-        #: Claimed by a worker, being handed to the provider.
+        #: Being handed to the provider right now.
         SENDING = "sending", "Sending"
+        #: The provider accepted it.
         SENT = "sent", "Sent"
-        #: Not sent on purpose at send time (no consent, suppressed, capped).
+        #: The provider reports it reached the recipient's mail server (webhook).
+        DELIVERED = "delivered", "Delivered"
+        #: The recipient's server refused it, or it came back (webhook).
+        BOUNCED = "bounced", "Bounced"
+        #: Not sent on purpose at send time (no consent, suppressed, capped); see ``error``.
         SKIPPED = "skipped", "Skipped"
+        #: Refused for good (invalid address, rejected, retries used up); see ``error``.
         FAILED = "failed", "Failed"
         #: A worker died mid-send: the provider may or may not have it. Never re-sent blindly.
         UNKNOWN = "unknown", "Unknown"
@@ -83,6 +111,21 @@ class Delivery(models.Model):
     queued_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(default=clock.now)
 
+    # Dispatch (campaigns.dispatch). A claimed row keeps status QUEUED with a
+    # lease: if its worker dies before handing it over, the lease runs out and
+    # another worker takes it. Only the rows of the chunk being handed over are
+    # SENDING, so a crash leaves at most one chunk UNKNOWN.
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    #: A retry waits until then; null means as soon as possible.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    #: When the row became SENDING; a SENDING row much older than this is UNKNOWN.
+    handed_at = models.DateTimeField(null=True, blank=True)
+    #: The provider's id for the message, which its webhooks name.
+    provider_message_id = models.CharField(max_length=255, blank=True, default="", db_default="")
+    #: Why it was skipped, failed, retried or became unknown, for people to read.
+    error = models.TextField(blank=True, default="", db_default="")
+
     # What came back (campaigns.tracking). Machine activity (security scanners,
     # mail privacy prefetch) is kept apart so that open and click rates count people.
     #: When the provider accepted the email; set by dispatch together with SENT.
@@ -100,6 +143,10 @@ class Delivery(models.Model):
     click_count = models.PositiveIntegerField(default=0, db_default=0)
     #: First unsubscribe through this email's link (one topic or everything).
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # Provider webhooks (campaigns.webhooks): first time each was reported.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    bounced_at = models.DateTimeField(null=True, blank=True)
+    complained_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "deliveries"
@@ -113,6 +160,11 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["status", "queued_at"]),
             models.Index(fields=["customer", "queued_at"]),
+            models.Index(
+                fields=["provider_message_id"],
+                condition=~models.Q(provider_message_id=""),
+                name="delivery_provider_message_id",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -168,3 +220,24 @@ class DeliveryClick(models.Model):
 
     def __str__(self) -> str:
         return f"delivery #{self.delivery_id} link #{self.link_id} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
+class ProviderEvent(models.Model):
+    """A provider webhook event already applied: replays and duplicates stop here.
+
+    Providers deliver webhooks at least once, and retry on any error, so the
+    same event id arriving twice is normal and must change nothing the second
+    time.
+    """
+
+    provider = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=255)
+    received_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="provider_event_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.event_id}"

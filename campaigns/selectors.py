@@ -11,6 +11,8 @@ COUNTED_STATUSES = (
     Delivery.Status.QUEUED,
     Delivery.Status.SENDING,
     Delivery.Status.SENT,
+    Delivery.Status.DELIVERED,
+    Delivery.Status.BOUNCED,
     Delivery.Status.UNKNOWN,
 )
 

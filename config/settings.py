@@ -168,6 +168,48 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Ladder <hello@ladder
 #: law in many countries asks for it). Several lines are fine.
 LADDER_POSTAL_ADDRESS = env.str("LADDER_POSTAL_ADDRESS", default="")
 
+#: From addresses the provider has verified, one per line (or separated by
+#: ";"); a message picks one, and nothing is sent from any other. The first is
+#: the default.
+LADDER_SENDERS = [
+    sender.strip()
+    for sender in env.str("LADDER_SENDERS", default=DEFAULT_FROM_EMAIL)
+    .replace(";", "\n")
+    .split("\n")
+    if sender.strip()
+]
+#: The mailto: half of List-Unsubscribe. Mail to it is read by the inbound
+#: webhook (docs/webhooks.md), which unsubscribes the delivery the subject names.
+LADDER_UNSUBSCRIBE_MAILBOX = env.str(
+    "LADDER_UNSUBSCRIBE_MAILBOX",
+    default="unsubscribe@" + LADDER_SENDERS[0].rpartition("@")[2].rstrip(">"),
+)
+
+# --- Dispatch (docs/operations.md) ------------------------------------------
+
+#: Queued deliveries one worker claims at a time (consent, suppression and
+#: frequency cap are re-checked for all of them in a few queries).
+LADDER_DISPATCH_BATCH = env.int("LADDER_DISPATCH_BATCH", default=500)
+#: Deliveries handed to a one-call-per-message provider between two status
+#: writes; a worker killed mid-send leaves at most these UNKNOWN.
+LADDER_DISPATCH_CHUNK = env.int("LADDER_DISPATCH_CHUNK", default=50)
+#: Attempts per delivery before a transient failure (429, 5xx, timeout) becomes final.
+LADDER_SEND_MAX_ATTEMPTS = env.int("LADDER_SEND_MAX_ATTEMPTS", default=5)
+#: Retry n waits a random time up to base * 2**(n-1), at most the maximum;
+#: longer when the provider's Retry-After says so (up to the maximum).
+LADDER_SEND_RETRY_BASE_SECONDS = env.float("LADDER_SEND_RETRY_BASE_SECONDS", default=30.0)
+LADDER_SEND_RETRY_MAX_SECONDS = env.float("LADDER_SEND_RETRY_MAX_SECONDS", default=3600.0)
+#: Messages per second handed to the provider, across all workers (0: no limit).
+LADDER_SEND_RATE = env.float("LADDER_SEND_RATE", default=0.0)
+#: A delivery SENDING for longer than this lost its worker: it becomes UNKNOWN.
+LADDER_SENDING_TIMEOUT_SECONDS = env.int("LADDER_SENDING_TIMEOUT_SECONDS", default=600)
+#: Shared state of the workers (the rate limit). Defaults to the Celery broker
+#: when that is Redis; without it the limit holds within one process.
+LADDER_REDIS_URL = env.str(
+    "LADDER_REDIS_URL",
+    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
+)
+
 #: Every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"], e.g.
 #: ANYMAIL_POSTMARK_SERVER_TOKEN -> ANYMAIL["POSTMARK_SERVER_TOKEN"].
 ANYMAIL = {

@@ -186,6 +186,8 @@ class ConsentRecord(models.Model):
 class SuppressionReason(models.TextChoices):
     HARD_BOUNCE = "hard_bounce", "Hard bounce"
     COMPLAINT = "complaint", "Spam complaint"
+    #: The provider says the address does not exist or will never accept mail.
+    INVALID = "invalid", "Invalid address"
     UNSUBSCRIBE_ALL = "unsubscribe_all", "Unsubscribed from everything"
     MANUAL = "manual", "Added by hand"
 

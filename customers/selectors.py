@@ -2,7 +2,9 @@
 
 from typing import Any
 
-from customers.models import Customer, Suppression, address_hash
+from django.db.models import Exists, OuterRef, QuerySet
+
+from customers.models import Consent, ConsentStatus, Customer, Suppression, address_hash
 
 
 def customer_is_suppressed(customer: Customer) -> bool:
@@ -10,6 +12,19 @@ def customer_is_suppressed(customer: Customer) -> bool:
         bool(customer.email)
         and Suppression.objects.filter(address_hash=address_hash(customer.email)).exists()
     )
+
+
+def customers_sendable(topic: str) -> QuerySet[Customer]:
+    """Customers who may get marketing email on ``topic``: consented, not suppressed."""
+    return Customer.objects.filter(
+        Exists(
+            Consent.objects.filter(
+                customer=OuterRef("pk"), topic__key=topic, status=ConsentStatus.GRANTED
+            )
+        ),
+        erased_at__isnull=True,
+        email__isnull=False,
+    ).exclude(Exists(Suppression.objects.filter(address_hash=OuterRef("email_hash"))))
 
 
 def customer_consents(customer: Customer) -> dict[str, str]:

@@ -15,8 +15,9 @@ from functools import lru_cache
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
-from customers.models import Consent, ConsentStatus, Customer, Suppression
+from customers.models import Customer
 from customers.rules import Rule, rule_q
+from customers.selectors import customers_sendable
 from journeys.document import Journey as JourneySpec
 from journeys.document import parse_journey
 from journeys.models import Enrollment, Journey, JourneyVersion
@@ -62,23 +63,10 @@ def listened_event_names() -> set[str]:
     return names
 
 
-def sendable_customers(topic: str) -> QuerySet[Customer]:
-    """Customers who may get marketing email on ``topic``: consented, not suppressed."""
-    return Customer.objects.filter(
-        Exists(
-            Consent.objects.filter(
-                customer=OuterRef("pk"), topic__key=topic, status=ConsentStatus.GRANTED
-            )
-        ),
-        erased_at__isnull=True,
-        email__isnull=False,
-    ).exclude(Exists(Suppression.objects.filter(address_hash=OuterRef("email_hash"))))
-
-
 def eligible_customers(live: Live, *, now: datetime) -> QuerySet[Customer]:
     """Customers who may enter ``live`` now, before its trigger is considered."""
     spec = live.spec
-    customers = sendable_customers(spec.topic)
+    customers = customers_sendable(spec.topic)
     if spec.entry_rule is not None:
         customers = customers.filter(rule_q(spec.entry_rule, now=now))
     enrolled = Enrollment.objects.filter(journey_id=live.journey_id)
