@@ -57,17 +57,26 @@ def recent_events(customer_ids: Sequence[int], *, limit: int = RECENT_EVENTS) ->
     return events
 
 
+def context_of(
+    customer: Customer, events: list, *, message_key: str, variant_key: str
+) -> dict[str, Any]:
+    """One customer's context from their ``recent_events``, without the per-email
+    URLs (the caller adds ``unsubscribe_url`` and ``preferences_url``)."""
+    return {
+        "customer": customer_dict(customer),
+        "recent_events": events,
+        "message": {"key": message_key, "variant": variant_key},
+    }
+
+
 def contexts_for(
     customers: Sequence[Customer], *, message_key: str, variant_key: str
 ) -> dict[int, dict[str, Any]]:
-    """Customer id -> template context, without the per-email URLs (the caller
-    adds ``unsubscribe_url`` and ``preferences_url``)."""
+    """Customer id -> :func:`context_of`, for one message variant."""
     events = recent_events([c.pk for c in customers])
     return {
-        customer.pk: {
-            "customer": customer_dict(customer),
-            "recent_events": events.get(customer.pk, []),
-            "message": {"key": message_key, "variant": variant_key},
-        }
+        customer.pk: context_of(
+            customer, events.get(customer.pk, []), message_key=message_key, variant_key=variant_key
+        )
         for customer in customers
     }

@@ -126,9 +126,18 @@ def preferences_url(customer_id: int) -> str:
     return _absolute("tracking:preferences", token_make(Purpose.PREFERENCES, customer_id))
 
 
+def unsubscribe_mailto(delivery_id: int) -> str:
+    """The mailto: unsubscribe for clients without one-click; the inbound webhook
+    reads the token back from the subject (docs/webhooks.md)."""
+    token = token_make(Purpose.UNSUBSCRIBE, delivery_id)
+    return f"mailto:{settings.LADDER_UNSUBSCRIBE_MAILBOX}?subject=unsubscribe-{token}"
+
+
 def list_unsubscribe_headers(delivery_id: int) -> dict[str, str]:
-    """The two headers RFC 8058 one-click unsubscribe needs on every marketing email."""
+    """RFC 2369 List-Unsubscribe (https first, then mailto) and the RFC 8058
+    one-click header, which every marketing email needs."""
+    https, mailto = unsubscribe_url(delivery_id), unsubscribe_mailto(delivery_id)
     return {
-        "List-Unsubscribe": f"<{unsubscribe_url(delivery_id)}>",
+        "List-Unsubscribe": f"<{https}>, <{mailto}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }

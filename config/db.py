@@ -23,10 +23,21 @@ def bulk_set(objects: Sequence[Model], fields: Sequence[str]) -> int:
     """Write ``fields`` of each object to its row, by primary key; returns rows updated."""
     if not objects:
         return 0
+    meta = type(objects[0])._meta
+    attnames = [meta.pk.attname, *(meta.get_field(name).attname for name in fields)]
+    rows = [[getattr(obj, name) for name in attnames] for obj in objects]
+    return bulk_set_rows(type(objects[0]), fields, rows)
+
+
+def bulk_set_rows(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+    """Like ``bulk_set``, from plain tuples ``(pk, *values of fields)``: no model
+    instance per row on hot paths."""
+    if not rows:
+        return 0
     # The real connection, not the thread-local proxy: values are prepared
     # ten thousand times a batch, and the proxy costs a lookup each time.
     connection = connections[DEFAULT_DB_ALIAS]
-    meta = type(objects[0])._meta
+    meta = model._meta
     columns = [meta.pk, *(meta.get_field(name) for name in fields)]
     quote = connection.ops.quote_name
     table = quote(meta.db_table)
@@ -35,14 +46,17 @@ def bulk_set(objects: Sequence[Model], fields: Sequence[str]) -> int:
     where = f"{table}.{names[0]} = v.{names[0]}"
     updated = 0
     with connection.cursor() as cursor:
-        for start in range(0, len(objects), ROWS_PER_STATEMENT):
-            rows = [
-                [c.get_db_prep_save(getattr(obj, c.attname), connection) for c in columns]
-                for obj in objects[start : start + ROWS_PER_STATEMENT]
+        for start in range(0, len(rows), ROWS_PER_STATEMENT):
+            prepared = [
+                [
+                    c.get_db_prep_save(value, connection)
+                    for c, value in zip(columns, row, strict=True)
+                ]
+                for row in rows[start : start + ROWS_PER_STATEMENT]
             ]
             if connection.vendor == "postgresql":
                 arrays = ", ".join(f"%s::{c.db_type(connection)}[]" for c in columns)
-                params = [list(col) for col in zip(*rows, strict=True)]
+                params = [list(col) for col in zip(*prepared, strict=True)]
                 sql = (
                     f"UPDATE {table} SET {assignments} "
                     f"FROM unnest({arrays}) AS v({', '.join(names)}) WHERE {where}"
@@ -50,9 +64,10 @@ def bulk_set(objects: Sequence[Model], fields: Sequence[str]) -> int:
             else:
                 # SQLite names VALUES columns only through a CTE's column list.
                 row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
-                params = [value for row in rows for value in row]
+                values = ", ".join([row_sql] * len(prepared))
+                params = [value for row in prepared for value in row]
                 sql = (
-                    f"WITH v({', '.join(names)}) AS (VALUES {', '.join([row_sql] * len(rows))}) "
+                    f"WITH v({', '.join(names)}) AS (VALUES {values}) "
                     f"UPDATE {table} SET {assignments} FROM v WHERE {where}"
                 )
             cursor.execute(sql, params)

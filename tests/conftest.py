@@ -63,6 +63,14 @@ def _tasks_in_process(request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_link_cache():
+    """Dispatch caches link ids per process; each test rolls its rows back."""
+    from campaigns.dispatch.links import forget
+
+    forget()
+
+
+@pytest.fixture(autouse=True)
 def _outbox_in_tmp(settings, tmp_path):
     """Each test gets its own outbox directory for the .eml backend."""
     settings.EMAIL_OUTBOX_DIR = tmp_path / "outbox"

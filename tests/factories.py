@@ -33,4 +33,38 @@ def email_marketing() -> Topic:
     return topic
 
 
-__all__ = ["ApiKey", "CustomerFactory", "EventFactory", "email_marketing"]
+def consented_customer(**fields) -> Customer:
+    """A customer who agreed to email marketing (through the consent service)."""
+    from customers.models import ConsentSource
+    from customers.services.consent import ConsentProof, consent_grant
+
+    customer = CustomerFactory(**fields)
+    consent_grant(
+        customer=customer,
+        topic=email_marketing(),
+        proof=ConsentProof(source=ConsentSource.ADMIN, actor="tests"),
+    )
+    return customer
+
+
+def queued(customers, message_key: str = "m", *, step: str = "send") -> list:
+    """Outbox rows for ``customers``, as a journey's send step writes them."""
+    from campaigns.models import Delivery
+    from campaigns.services import DeliveryRequest, deliveries_queue
+
+    requests = [
+        DeliveryRequest(customer_id=c.pk, message_key=message_key, enrollment_id=c.pk, step_key=step)
+        for c in customers
+    ]
+    deliveries_queue(requests=requests, at=timezone.now())
+    return list(Delivery.objects.filter(customer__in=customers, step_key=step).order_by("id"))
+
+
+__all__ = [
+    "ApiKey",
+    "CustomerFactory",
+    "EventFactory",
+    "consented_customer",
+    "email_marketing",
+    "queued",
+]

@@ -18,6 +18,7 @@ from campaigns.tokens import (
     open_pixel_url,
     preferences_url,
     token_make,
+    token_read,
     unsubscribe_url,
 )
 from campaigns.tracking import CLICK_SCANNER_SECONDS, OPEN_PREFETCH_SECONDS, links_register
@@ -312,9 +313,12 @@ def test_its_urls_are_absolute_and_lead_to_their_endpoints(delivery):
     assert resolve(_path(preferences_url(delivery.customer_id))).url_name == "preferences"
 
 
-def test_it_gives_the_headers_rfc_8058_asks_for(delivery):
+def test_it_gives_the_headers_rfc_8058_asks_for(delivery, settings):
+    settings.LADDER_UNSUBSCRIBE_MAILBOX = "leave@example.com"
     headers = list_unsubscribe_headers(delivery.pk)
-    assert headers == {
-        "List-Unsubscribe": f"<{unsubscribe_url(delivery.pk)}>",
-        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-    }
+    https, mailto = headers["List-Unsubscribe"].split(", ")
+    assert https == f"<{unsubscribe_url(delivery.pk)}>"
+    assert mailto.startswith("<mailto:leave@example.com?subject=unsubscribe-")
+    token = mailto.removesuffix(">").rpartition("unsubscribe-")[2]
+    assert token_read(Purpose.UNSUBSCRIBE, token) == (delivery.pk,)
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -1,0 +1,12 @@
+"""Sending the outbox: claim, re-check, render, hand to the provider, record.
+
+``send.py`` is the flow (its docstring explains the crash-safety of chunks),
+``claim.py`` the claim and send-time eligibility, ``outcomes.py`` how backend
+answers become sent / retry / failed, ``compose.py`` the headers,
+``links.py`` click tracking for a batch, ``ratelimit.py`` the per-provider
+limit. docs/operations.md is the operator's view.
+"""
+
+from .send import DispatchReport, deliveries_recover, dispatch_batch, dispatch_until
+
+__all__ = ["DispatchReport", "deliveries_recover", "dispatch_batch", "dispatch_until"]

@@ -1,0 +1,75 @@
+"""Click-tracked links for a batch of emails, registered in two queries per variant.
+
+A click URL names a ``VariantLink`` row, so the row must exist before the
+email goes out; but which URLs an email holds is only known once it is
+rendered (a loop over products makes personal ones). Rendering therefore puts
+a placeholder where a link id is not known yet; after the batch is rendered,
+the new URLs of each variant are stored at once and the placeholders filled.
+Known ids are kept per process, so in steady state no email needs filling.
+"""
+
+import re
+from collections import defaultdict
+from collections.abc import Callable
+
+from django.conf import settings
+
+from campaigns.tokens import click_url
+from campaigns.tracking import links_register
+
+#: Link ids per process: (variant id, url) -> id. Cleared when it grows past
+#: this, which costs one registration round for the next batch. Entries never
+#: go stale: a variant with deliveries cannot be deleted (PROTECT), so neither
+#: can its links.
+_CACHE_LIMIT = 100_000
+_known: dict[tuple[int, str], int] = {}
+
+
+def forget() -> None:
+    """Empty the cache (tests roll back the rows it points at)."""
+    _known.clear()
+
+
+class BatchLinks:
+    """Hands out tracked URLs while a batch renders; :meth:`fill` finishes them."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[int, str], int] = {}
+        self._marker = f"{settings.LADDER_SITE_URL}/t/c/ladder-pending-"
+        self._pattern = re.compile(re.escape(self._marker) + r"(\d+)-(\d+)")
+
+    def tracker(self, *, delivery_id: int, variant_id: int) -> Callable[[str], str]:
+        def track(url: str) -> str:
+            link_id = _known.get((variant_id, url))
+            if link_id is not None:
+                return click_url(delivery_id, link_id)
+            number = self._pending.setdefault((variant_id, url), len(self._pending))
+            return f"{self._marker}{delivery_id}-{number}"
+
+        return track
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._pending)
+
+    def register(self) -> None:
+        """Store the batch's new URLs: two queries per variant that has any."""
+        if len(_known) + len(self._pending) > _CACHE_LIMIT:
+            _known.clear()
+        by_variant: dict[int, list[str]] = defaultdict(list)
+        for variant_id, url in self._pending:
+            by_variant[variant_id].append(url)
+        for variant_id, urls in by_variant.items():
+            ids = links_register(variant_id=variant_id, urls=urls)
+            _known.update({(variant_id, url): i for url, i in zip(urls, ids, strict=True)})
+
+    def fill(self, html: str) -> str:
+        """Replace an email's placeholders with signed click URLs (after :meth:`register`)."""
+        if self._marker not in html:
+            return html
+        links = {number: link for link, number in self._pending.items()}
+
+        def signed(match: re.Match) -> str:
+            return click_url(int(match[1]), _known[links[int(match[2])]])
+
+        return self._pattern.sub(signed, html)

@@ -1,0 +1,327 @@
+"""Dispatch: claimed deliveries rendered, handed to the email backend, and recorded.
+
+One batch is one claim (``LADDER_DISPATCH_BATCH`` rows), one query for the
+personalization contexts, one render per email from the compiled-template
+cache, one backend connection for the whole batch, and one status write per
+chunk. A chunk is what goes to the provider between two status writes: the
+backend's own batch size when it takes many messages per call
+(``campaigns.backends.postmark_batch``), ``LADDER_DISPATCH_CHUNK`` otherwise.
+
+Before a chunk is handed over its rows become SENDING; after, each gets its
+outcome. A worker that dies between the two leaves that chunk SENDING, and
+:func:`deliveries_recover` later marks it UNKNOWN: it may or may not have gone
+out, and sending it again blindly could email someone twice. Rows of the
+batch that were not reached keep their lease and are claimed again when it
+runs out.
+"""
+
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import connection as db_connection
+from django.db import transaction
+
+from campaigns.context import context_of, recent_events
+from campaigns.models import Delivery
+from campaigns.rendering import RenderFailed, render_email
+from campaigns.senders import SenderNotVerified, sender_for
+from campaigns.tokens import open_pixel_url, preferences_url, unsubscribe_url
+from config import clock
+from config.db import bulk_set_rows
+from customers.services.suppression import suppression_add
+
+from . import outcomes, ratelimit
+from .claim import Claim, deliveries_claim
+from .compose import email_message
+from .links import BatchLinks
+from .outcomes import Kind, Outcome
+
+#: Columns every outcome writes, in this order after the primary key.
+RESULT_FIELDS = (
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "lease_until",
+    "handed_at",
+    "sent_at",
+    "provider_message_id",
+    "error",
+    "updated_at",
+)
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0
+    deferred: int = 0
+
+    def add(self, other: "DispatchReport") -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def idle(self) -> bool:
+        return not (self.claimed or self.skipped or self.deferred)
+
+
+@dataclass
+class Outgoing:
+    delivery: Delivery
+    message: object  # EmailMessage
+
+
+def retry_delay(attempts: int, retry_after: float | None) -> float:
+    """Seconds before attempt ``attempts + 1``: exponential with jitter (half
+    fixed, half random, so retries of one outage spread out), never sooner than
+    the provider's Retry-After, never longer than the maximum."""
+    ceiling = settings.LADDER_SEND_RETRY_MAX_SECONDS
+    backoff = min(ceiling, settings.LADDER_SEND_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    delay = backoff / 2 + random.uniform(0, backoff / 2)
+    return min(ceiling, max(delay, retry_after or 0.0))
+
+
+def _render(claim: Claim, links: BatchLinks) -> tuple[list[Outgoing], list]:
+    """Each claimed delivery as an email, or as a failure row when it cannot be one."""
+    events = recent_events(list({d.customer_id for d in claim.deliveries}))
+    senders: dict[int, str] = {}
+    rendered, failures = [], []
+    for delivery in claim.deliveries:
+        customer = claim.customers[delivery.customer_id]
+        message = claim.messages[delivery.message_id]
+        variant = claim.variants[delivery.variant_id]
+        try:
+            if message.pk not in senders:
+                senders[message.pk] = sender_for(message.sender)
+        except SenderNotVerified as exc:
+            failures.append((delivery, Outcome(Kind.FAILED, str(exc))))
+            continue
+        unsubscribe = unsubscribe_url(delivery.pk)
+        preferences = preferences_url(customer.pk)
+        context = context_of(
+            customer, events.get(customer.pk, []), message_key=message.key, variant_key=variant.key
+        )
+        context["unsubscribe_url"], context["preferences_url"] = unsubscribe, preferences
+        try:
+            email = render_email(
+                subject=variant.subject,
+                preheader=variant.preheader,
+                html=variant.html_body,
+                text=variant.text_body,
+                context=context,
+                track_link=links.tracker(delivery_id=delivery.pk, variant_id=variant.pk),
+                open_pixel_url=open_pixel_url(delivery.pk),
+                unsubscribe_url=unsubscribe,
+                preferences_url=preferences,
+            )
+        except RenderFailed as exc:
+            failures.append((delivery, Outcome(Kind.FAILED, f"the template failed: {exc}")))
+            continue
+        rendered.append((delivery, email))
+
+    if links.pending:
+        links.register()
+        rendered = [(d, replace(email, html=links.fill(email.html))) for d, email in rendered]
+    outgoing = []
+    for delivery, email in rendered:
+        message = claim.messages[delivery.message_id]
+        customer = claim.customers[delivery.customer_id]
+        outgoing.append(
+            Outgoing(
+                delivery,
+                email_message(
+                    delivery_id=delivery.pk,
+                    rendered=email,
+                    sender=senders[message.pk],
+                    reply_to=message.reply_to,
+                    to_email=customer.email,
+                    to_name=customer.full_name,
+                    tags=[message.key, f"variant:{claim.variants[delivery.variant_id].key}"],
+                    metadata={"delivery_id": str(delivery.pk)},
+                ),
+            )
+        )
+    return outgoing, failures
+
+
+def _hand_over(ids: list[int], lease_until: datetime, now: datetime) -> set[int]:
+    """Mark rows SENDING if they are still ours; returns those (see claim.py)."""
+    table = Delivery._meta.db_table
+    placeholders = ", ".join(["%s"] * len(ids))
+    ops = db_connection.ops
+    with transaction.atomic(), db_connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status = %s, handed_at = %s, attempts = attempts + 1, "
+            f"updated_at = %s WHERE id IN ({placeholders}) AND status = %s AND lease_until = %s "
+            f"RETURNING id",
+            [
+                Delivery.Status.SENDING,
+                ops.adapt_datetimefield_value(now),
+                ops.adapt_datetimefield_value(now),
+                *ids,
+                Delivery.Status.QUEUED,
+                ops.adapt_datetimefield_value(lease_until),
+            ],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _result_row(delivery: Delivery, outcome: Outcome, *, attempts: int, now: datetime) -> tuple:
+    """The row an outcome writes; ``attempts`` counts this one if it was made."""
+    base = (delivery.pk,)
+    if outcome.kind is Kind.SENT:
+        return (*base, Delivery.Status.SENT, attempts, None, None, now, now,
+                outcome.message_id, "", now)  # fmt: skip
+    if outcome.kind is Kind.RETRY and attempts < settings.LADDER_SEND_MAX_ATTEMPTS:
+        wait = timedelta(seconds=retry_delay(attempts, outcome.retry_after))
+        return (*base, Delivery.Status.QUEUED, attempts, now + wait, None, None, None, "",
+                f"will retry: {outcome.reason}", now)  # fmt: skip
+    reason = outcome.reason
+    if outcome.kind is Kind.RETRY:
+        reason = f"gave up after {attempts} attempts: {reason}"
+    return (*base, Delivery.Status.FAILED, attempts, None, None, None, None, "", reason, now)
+
+
+def _record(
+    results: Sequence[tuple[Delivery, Outcome, int]], claim: Claim, report: DispatchReport
+) -> None:
+    if not results:
+        return
+    now = clock.now()
+    rows = []
+    for delivery, outcome, attempts in results:
+        row = _result_row(delivery, outcome, attempts=attempts, now=now)
+        rows.append(row)
+        status = row[1]
+        if status == Delivery.Status.SENT:
+            report.sent += 1
+        elif status == Delivery.Status.QUEUED:
+            report.retried += 1
+        else:
+            report.failed += 1
+    with transaction.atomic():
+        bulk_set_rows(Delivery, RESULT_FIELDS, rows)
+        for delivery, outcome, _ in results:
+            if outcome.suppress is not None:
+                customer = claim.customers[delivery.customer_id]
+                suppression_add(email=customer.email, reason=outcome.suppress, note=outcome.reason)
+
+
+def _attempt(backend, chunk: list[Outgoing], batched: bool, now: datetime) -> list:
+    """One outcome per email; a transient failure ends the chunk (the provider is
+    unwell or throttling), and the emails after it get ``None`` (not attempted)."""
+    if batched:
+        try:
+            backend.send_messages([item.message for item in chunk])
+        except Exception as exc:  # the backend's exception says what happened to all
+            return [outcomes.from_exception(exc, now=now)] * len(chunk)
+        return [outcomes.from_status(getattr(i.message, "anymail_status", None)) for i in chunk]
+    results: list = []
+    for item in chunk:
+        try:
+            backend.send_messages([item.message])
+        except Exception as exc:  # classified and recorded: one bad email never stops a batch
+            outcome = outcomes.from_exception(exc, now=now)
+            results.append(outcome)
+            if outcome.transient:
+                break
+            continue
+        results.append(outcomes.from_status(getattr(item.message, "anymail_status", None)))
+    return results + [None] * (len(chunk) - len(results))
+
+
+def _unattempted(chunk: list[Outgoing], pause: Outcome) -> list[tuple[Delivery, Outcome, int]]:
+    """Back to the queue as they were, to wait as long as the failure asked."""
+    outcome = Outcome(
+        Kind.RETRY,
+        f"not attempted: the provider failed just before ({pause.reason})",
+        retry_after=pause.retry_after,
+    )
+    return [(item.delivery, outcome, item.delivery.attempts) for item in chunk]
+
+
+def _send_chunk(
+    backend, chunk: list[Outgoing], *, batched: bool, claim: Claim, report: DispatchReport
+) -> Outcome | None:
+    """Hand one chunk over and record it; returns the transient failure, if any."""
+    ratelimit.acquire(settings.EMAIL_BACKEND, len(chunk))
+    mine = _hand_over([item.delivery.pk for item in chunk], claim.lease_until, clock.now())
+    chunk = [item for item in chunk if item.delivery.pk in mine]
+    if not chunk:
+        return None
+    results = _attempt(backend, chunk, batched, clock.now())
+    pairs = list(zip(chunk, results, strict=True))
+    done = [
+        (item.delivery, outcome, item.delivery.attempts + 1) for item, outcome in pairs if outcome
+    ]
+    _record(done, claim, report)
+    pause = next((outcome for _, outcome in pairs if outcome and outcome.transient), None)
+    if pause is not None:
+        _record(_unattempted([item for item, o in pairs if o is None], pause), claim, report)
+    return pause
+
+
+def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
+    """Claim, render, send and record one batch; returns what happened."""
+    now = now or clock.now()
+    report = DispatchReport()
+    claim = deliveries_claim(now=now, limit=limit or settings.LADDER_DISPATCH_BATCH)
+    report.claimed = len(claim.deliveries)
+    report.skipped, report.deferred = claim.skipped, claim.deferred
+    if not claim.deliveries:
+        return report
+    outgoing, failures = _render(claim, BatchLinks())
+    _record([(d, o, d.attempts) for d, o in failures], claim, report)
+
+    backend = get_connection()
+    batch_size = getattr(backend, "batch_size", None)
+    size = batch_size or settings.LADDER_DISPATCH_CHUNK
+    pause: Outcome | None = None
+    with backend:
+        for start in range(0, len(outgoing), size):
+            chunk = outgoing[start : start + size]
+            if pause is None:
+                pause = _send_chunk(
+                    backend, chunk, batched=batch_size is not None, claim=claim, report=report
+                )
+            else:
+                _record(_unattempted(chunk, pause), claim, report)
+    return report
+
+
+def deliveries_recover(*, now: datetime | None = None) -> int:
+    """SENDING rows whose worker is gone become UNKNOWN; returns how many.
+
+    They are never sent again by Ladder on its own: a provider webhook may
+    still resolve them (delivered, bounced), and the admin lets a person
+    requeue or close the rest.
+    """
+    now = now or clock.now()
+    cutoff = now - timedelta(seconds=settings.LADDER_SENDING_TIMEOUT_SECONDS)
+    return Delivery.objects.filter(status=Delivery.Status.SENDING, handed_at__lt=cutoff).update(
+        status=Delivery.Status.UNKNOWN,
+        lease_until=None,
+        updated_at=now,
+        error="the worker sending it stopped mid-send: the provider may or may not have it",
+    )
+
+
+def dispatch_until(*, deadline: float | None = None) -> DispatchReport:
+    """Recover stuck rows, then send batches until none is due or the
+    ``time.monotonic()`` deadline passes."""
+    deliveries_recover()
+    report = DispatchReport()
+    while deadline is None or time.monotonic() < deadline:
+        batch = dispatch_batch()
+        report.add(batch)
+        if batch.idle:
+            break
+    return report
