@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import F
 
 from campaigns.models import Delivery, Message
 from config.db import bulk_insert
@@ -78,3 +79,21 @@ def deliveries_queue(*, requests: Sequence[DeliveryRequest], at: datetime) -> in
             )
         )
     return bulk_insert(Delivery, DELIVERY_COLUMNS, rows)
+
+
+def deliveries_resolve_unknown(*, ids: Sequence[int], sent: bool, at: datetime) -> int:
+    """A person's decision about UNKNOWN deliveries (after checking the provider's
+    log): ``sent=True`` records them as sent, ``sent=False`` queues them again.
+    Only UNKNOWN rows change; returns how many did."""
+    unknown = Delivery.objects.filter(pk__in=list(ids), status=Delivery.Status.UNKNOWN)
+    if sent:
+        return unknown.update(
+            status=Delivery.Status.SENT, sent_at=F("handed_at"), error="", updated_at=at
+        )
+    return unknown.update(
+        status=Delivery.Status.QUEUED,
+        next_attempt_at=None,
+        lease_until=None,
+        error="queued again by hand after it was unknown",
+        updated_at=at,
+    )

@@ -46,3 +46,66 @@ def test_a_valid_variant_is_saved(admin_client, db):
     response = admin_client.post("/admin/campaigns/message/add/", form)
     assert response.status_code == 302, response.content.decode()[:3000]
     assert Variant.objects.get().subject == "Hi"
+
+
+def _unknown_delivery(**fields) -> Delivery:
+    message = Message.objects.create(key="u", name="U", topic=email_marketing())
+    variant = Variant.objects.create(message=message, key="A", subject="s", html_body="x")
+    return Delivery.objects.create(
+        customer=CustomerFactory(), message=message, variant=variant, **fields
+    )
+
+
+def test_unknown_deliveries_are_reported_and_resolved_only_by_a_person(admin_client, db):
+    from django.utils import timezone
+
+    unknown = _unknown_delivery(status=Delivery.Status.UNKNOWN, handed_at=timezone.now())
+    page = admin_client.get("/admin/campaigns/delivery/").content.decode()
+    assert "1 deliveries are" in page and "status__exact=unknown" in page
+
+    response = admin_client.post(
+        "/admin/campaigns/delivery/",
+        {"action": "queue_again", "_selected_action": [unknown.pk]},
+        follow=True,
+    )
+    assert "1 deliveries updated" in response.content.decode()
+    unknown.refresh_from_db()
+    assert unknown.status == Delivery.Status.QUEUED
+    assert unknown.next_attempt_at is None and unknown.lease_until is None
+
+
+def test_mark_sent_changes_only_unknown_deliveries(admin_client, db):
+    from django.utils import timezone
+
+    handed = timezone.now()
+    unknown = _unknown_delivery(status=Delivery.Status.UNKNOWN, handed_at=handed)
+    failed = Delivery.objects.create(
+        customer=CustomerFactory(),
+        message=unknown.message,
+        variant=unknown.variant,
+        status=Delivery.Status.FAILED,
+    )
+    admin_client.post(
+        "/admin/campaigns/delivery/",
+        {"action": "mark_sent", "_selected_action": [unknown.pk, failed.pk]},
+    )
+    unknown.refresh_from_db()
+    failed.refresh_from_db()
+    assert (unknown.status, unknown.sent_at) == (Delivery.Status.SENT, handed)
+    assert failed.status == Delivery.Status.FAILED
+
+
+def test_a_message_can_only_use_a_verified_sender(admin_client, db, settings):
+    settings.LADDER_SENDERS = ["Shop <news@shop.example.com>"]
+    form = _message_form(html_body="<p>Hi</p>")
+    response = admin_client.post(
+        "/admin/campaigns/message/add/", {**form, "sender": "ceo@elsewhere.example"}
+    )
+    assert response.status_code == 200
+    assert not Message.objects.filter(key="welcome").exists()
+    response = admin_client.post(
+        "/admin/campaigns/message/add/",
+        {**form, "sender": "Shop <news@shop.example.com>", "reply_to": "help@shop.example.com"},
+    )
+    assert response.status_code == 302
+    assert Message.objects.get(key="welcome").sender == "Shop <news@shop.example.com>"

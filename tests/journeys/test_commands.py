@@ -68,18 +68,20 @@ def test_export_writes_what_was_imported(tmp_path, messages):
         call_command("export_journey", "nope")
 
 
-def test_run_engine_advances_a_simulated_month(tmp_path, messages):
+def test_run_engine_advances_a_simulated_month(tmp_path, messages, mailoutbox):
     call_command("import_journey", _write(tmp_path, welcome()), "--activate", stdout=StringIO())
     ann = consented()
     stage_set(customer=ann, stage=Stage.PROSPECT, cause="test")
     start = clock.now()
     out = StringIO()
     call_command("run_engine", "--advance", "30d", "--no-progress", stdout=out)
-    assert "emails queued 2" in out.getvalue()
+    assert "emails queued 2" in out.getvalue() and "emails sent 2" in out.getvalue()
     enrollment = Enrollment.objects.get()
     assert enrollment.status == "completed"
     assert enrollment.ended_at - start >= timedelta(days=2)
     assert Delivery.objects.count() == 2
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+    assert [m.to for m in mailoutbox] == [[f'"{ann.full_name}" <{ann.email}>']] * 2
     # The simulation is over: the clock is real again.
     assert clock.now() - start < timedelta(minutes=5)
 
@@ -90,6 +92,16 @@ def test_run_engine_until_idle(tmp_path, messages):
     out = StringIO()
     call_command("run_engine", "--until-idle", stdout=out)
     assert "enrolled 1" in out.getvalue() and "emails queued 1" in out.getvalue()
+    assert "emails sent 1" in out.getvalue()
+
+
+def test_run_engine_can_leave_emails_for_the_workers(tmp_path, messages):
+    call_command("import_journey", _write(tmp_path, welcome()), "--activate", stdout=StringIO())
+    stage_set(customer=consented(), stage=Stage.PROSPECT, cause="test")
+    out = StringIO()
+    call_command("run_engine", "--until-idle", "--no-send", stdout=out)
+    assert "emails sent" not in out.getvalue()
+    assert Delivery.objects.get().status == "queued"
 
 
 def test_run_engine_refuses_a_bad_duration(db):

@@ -4,6 +4,8 @@ Without options it runs like a worker, ticking every LADDER_ENGINE_TICK_SECONDS.
 ``--until-idle`` processes everything due now and exits. ``--advance 30d``
 runs a simulated clock forward from now, jumping from one due time to the
 next (never more than ``--step`` at a time), so thirty days take seconds.
+After each tick the queued emails are sent through ``EMAIL_BACKEND``, unless
+``--no-send`` leaves them queued (for a worker, or ``send_deliveries``).
 """
 
 import time
@@ -13,6 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from campaigns.dispatch import DispatchReport, dispatch_until
 from config import clock
 from journeys.document import parse_duration
 from journeys.engine import TickReport, advance_until, next_due_at, route_and_enroll, run_until_idle
@@ -35,22 +38,34 @@ class Command(BaseCommand):
             help="with --advance: largest jump of the simulated clock (default 1h)",
         )
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        parser.add_argument(
+            "--no-send", action="store_true", help="leave queued emails for the workers"
+        )
 
     def handle(
-        self, *args, until_idle: bool, advance: str | None, step: str, no_progress: bool, **options
+        self,
+        *args,
+        until_idle: bool,
+        advance: str | None,
+        step: str,
+        no_progress: bool,
+        no_send: bool,
+        **options,
     ):
+        send = not no_send
         if until_idle:
-            self._report(run_until_idle(now=clock.now()))
+            report = run_until_idle(now=clock.now())
+            self._report(report, dispatch_until() if send else None)
         elif advance:
             try:
                 span, largest = parse_duration(advance), parse_duration(step)
             except ValueError as exc:
                 raise CommandError(str(exc)) from None
-            self._report(simulate(span, largest, progress=not no_progress))
+            self._report(*simulate(span, largest, progress=not no_progress, send=send))
         else:
-            self._forever()
+            self._forever(send=send)
 
-    def _forever(self) -> None:
+    def _forever(self, *, send: bool) -> None:
         self.stdout.write(
             f"Journey engine running; tick every {settings.LADDER_ENGINE_TICK_SECONDS}s."
         )
@@ -58,21 +73,31 @@ class Command(BaseCommand):
             now = clock.now()
             report = route_and_enroll(now=now)
             report.add(advance_until(now=now))
-            if not report.idle:
-                self._report(report)
+            sending = dispatch_until() if send else None
+            if not report.idle or (sending and not sending.idle):
+                self._report(report, sending)
             time.sleep(settings.LADDER_ENGINE_TICK_SECONDS)
 
-    def _report(self, report: TickReport) -> None:
-        self.stdout.write(
+    def _report(self, report: TickReport, sending: DispatchReport | None) -> None:
+        line = (
             f"routed {report.routed:,} · enrolled {report.enrolled:,} · "
             f"advanced {report.advanced:,} · emails queued {report.sent:,} · "
             f"left segment {report.left_segment:,}"
         )
+        if sending is not None:
+            line += (
+                f" · emails sent {sending.sent:,} · skipped {sending.skipped:,} · "
+                f"failed {sending.failed:,} · to retry {sending.retried:,}"
+            )
+        self.stdout.write(line)
 
 
-def simulate(span: timedelta, largest_step: timedelta, *, progress: bool = True) -> TickReport:
-    """Run the real engine on a virtual clock from now to now + ``span``."""
+def simulate(
+    span: timedelta, largest_step: timedelta, *, progress: bool = True, send: bool = True
+) -> tuple[TickReport, DispatchReport | None]:
+    """Run the real engine (and dispatch) on a virtual clock from now to now + ``span``."""
     report = TickReport()
+    sending = DispatchReport() if send else None
     start = clock.now()
     end = start + span
     with (
@@ -87,8 +112,10 @@ def simulate(span: timedelta, largest_step: timedelta, *, progress: bool = True)
     ):
         while True:
             report.add(run_until_idle(now=sim.now))
+            if sending is not None:
+                sending.add(dispatch_until())
             if sim.now >= end:
-                return report
+                return report, sending
             due = next_due_at()
             target = min(end, sim.now + largest_step, max(due, sim.now) if due else end)
             target = max(target, sim.now + timedelta(seconds=1))

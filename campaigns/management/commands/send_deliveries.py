@@ -1,0 +1,65 @@
+"""``python manage.py send_deliveries``: send the outbox in the foreground.
+
+Workers do this on their own (``campaigns.tasks.deliveries_dispatch``, kicked
+by the engine); the command is for the embedded default, for a one-off
+catch-up, and for operators who want to watch a send. ``--until-idle`` sends
+what is due and exits; without it the command keeps polling.
+"""
+
+import time
+
+from django.core.management.base import BaseCommand
+from django.db.models import Q
+from tqdm import tqdm
+
+from campaigns.dispatch import DispatchReport, deliveries_recover, dispatch_batch
+from campaigns.models import Delivery
+from config import clock
+
+#: Seconds between polls of an empty outbox.
+POLL_SECONDS = 5
+
+
+def due_count() -> int:
+    now = clock.now()
+    return Delivery.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        status=Delivery.Status.QUEUED,
+    ).count()
+
+
+class Command(BaseCommand):
+    help = "Send queued deliveries through EMAIL_BACKEND, with a progress bar."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--until-idle", action="store_true", help="send what is due, exit")
+        parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    def handle(self, *args, until_idle: bool, no_progress: bool, **options):
+        while True:
+            recovered = deliveries_recover()
+            if recovered:
+                self.stderr.write(
+                    f"{recovered} deliveries were left mid-send by a stopped worker and are now "
+                    "UNKNOWN: see the admin's delivery list."
+                )
+            report = self._drain(progress=not no_progress)
+            if not report.idle:
+                self.stdout.write(
+                    f"sent {report.sent:,} · skipped {report.skipped:,} · "
+                    f"deferred {report.deferred:,} · failed {report.failed:,} · "
+                    f"to retry {report.retried:,}"
+                )
+            if until_idle:
+                return
+            time.sleep(POLL_SECONDS)
+
+    def _drain(self, *, progress: bool) -> DispatchReport:
+        report = DispatchReport()
+        with tqdm(total=due_count(), unit="email", desc="Sending", disable=not progress) as bar:
+            while True:
+                batch = dispatch_batch()
+                report.add(batch)
+                bar.update(batch.claimed + batch.skipped + batch.deferred)
+                if batch.idle:
+                    return report
