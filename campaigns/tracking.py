@@ -243,11 +243,14 @@ def delivery_unsubscribe(
     everything: bool,
     visitor: Visitor,
     one_click: bool = False,
+    how: str = "",
     at: datetime | None = None,
 ) -> None:
     """Withdraw consent for the email's topic, or for every topic and suppress
     the address; records ``email_unsubscribed`` and marks the delivery.
 
+    ``how`` replaces the proof text when the request did not come through a
+    link (a provider's report, a mail to the List-Unsubscribe mailbox).
     Repeating it changes nothing: consent already withdrawn is not recorded
     again, the suppression and the event exist once, the time stays the first.
     """
@@ -257,7 +260,7 @@ def delivery_unsubscribe(
     proof = ConsentProof(
         source=ConsentSource.UNSUBSCRIBE,
         actor="customer",
-        text=UNSUBSCRIBE_WORDING["one_click" if one_click else scope],
+        text=how or UNSUBSCRIBE_WORDING["one_click" if one_click else scope],
         ip_address=visitor.ip_address,
         user_agent=visitor.user_agent,
     )

@@ -29,9 +29,16 @@ def bulk_set(objects: Sequence[Model], fields: Sequence[str]) -> int:
     return bulk_set_rows(type(objects[0]), fields, rows)
 
 
-def bulk_set_rows(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+def bulk_set_rows(
+    model: type[Model],
+    fields: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    only_if: tuple[str, Sequence[Any]] | None = None,
+) -> int:
     """Like ``bulk_set``, from plain tuples ``(pk, *values of fields)``: no model
-    instance per row on hot paths."""
+    instance per row on hot paths. ``only_if=(field, values)`` leaves alone rows
+    whose ``field`` has moved on to another value meanwhile (a compare-and-set)."""
     if not rows:
         return 0
     # The real connection, not the thread-local proxy: values are prepared
@@ -44,6 +51,11 @@ def bulk_set_rows(model: type[Model], fields: Sequence[str], rows: Sequence[Sequ
     names = [quote(column.column) for column in columns]
     assignments = ", ".join(f"{name} = v.{name}" for name in names[1:])
     where = f"{table}.{names[0]} = v.{names[0]}"
+    guard: list[Any] = []
+    if only_if is not None:
+        field, allowed = meta.get_field(only_if[0]), list(only_if[1])
+        where += f" AND {table}.{quote(field.column)} IN ({', '.join(['%s'] * len(allowed))})"
+        guard = [field.get_db_prep_save(value, connection) for value in allowed]
     updated = 0
     with connection.cursor() as cursor:
         for start in range(0, len(rows), ROWS_PER_STATEMENT):
@@ -70,7 +82,7 @@ def bulk_set_rows(model: type[Model], fields: Sequence[str], rows: Sequence[Sequ
                     f"WITH v({', '.join(names)}) AS (VALUES {values}) "
                     f"UPDATE {table} SET {assignments} FROM v WHERE {where}"
                 )
-            cursor.execute(sql, params)
+            cursor.execute(sql, [*params, *guard])
             if connection.vendor == "postgresql":
                 updated += cursor.rowcount
             else:

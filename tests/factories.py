@@ -53,7 +53,9 @@ def queued(customers, message_key: str = "m", *, step: str = "send") -> list:
     from campaigns.services import DeliveryRequest, deliveries_queue
 
     requests = [
-        DeliveryRequest(customer_id=c.pk, message_key=message_key, enrollment_id=c.pk, step_key=step)
+        DeliveryRequest(
+            customer_id=c.pk, message_key=message_key, enrollment_id=c.pk, step_key=step
+        )
         for c in customers
     ]
     deliveries_queue(requests=requests, at=timezone.now())

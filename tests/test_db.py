@@ -59,3 +59,22 @@ def test_bulk_insert_skips_rows_that_hit_a_unique_constraint(db):
     assert (first, again) == (1, 1)
     stored = dict(Event.objects.values_list("idempotency_key", "properties"))
     assert stored == {"key-1": {"k": [1]}, "key-2": {}}
+
+
+def test_bulk_set_rows_leaves_rows_that_moved_on(db):
+    from campaigns.models import Delivery, Message, Variant
+    from config.db import bulk_set_rows
+    from tests.factories import CustomerFactory, email_marketing
+
+    message = Message.objects.create(key="k", name="k", topic=email_marketing())
+    variant = Variant.objects.create(message=message, key="A", subject="s", html_body="x")
+    sending, delivered = (
+        Delivery.objects.create(
+            customer=CustomerFactory(), message=message, variant=variant, status=status
+        )
+        for status in ("sending", "delivered")
+    )
+    rows = [(sending.pk, "sent"), (delivered.pk, "sent")]
+    assert bulk_set_rows(Delivery, ["status"], rows, only_if=("status", ["sending"])) == 1
+    assert Delivery.objects.get(pk=sending.pk).status == "sent"
+    assert Delivery.objects.get(pk=delivered.pk).status == "delivered"

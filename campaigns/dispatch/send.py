@@ -55,6 +55,14 @@ RESULT_FIELDS = (
 )
 
 
+#: Statuses of rows a worker holds: leased (QUEUED) or being handed over (SENDING).
+OURS = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
+#: Statuses a provider webhook can set while the send call is still returning.
+OVERTAKEN = (Delivery.Status.DELIVERED, Delivery.Status.BOUNCED)
+#: What a sent row records even when a webhook got there first.
+SENT_FACTS = ("attempts", "lease_until", "handed_at", "sent_at", "provider_message_id")
+
+
 @dataclass
 class DispatchReport:
     claimed: int = 0
@@ -208,7 +216,15 @@ def _record(
         else:
             report.failed += 1
     with transaction.atomic():
-        bulk_set_rows(Delivery, RESULT_FIELDS, rows)
+        # Only rows still ours: a provider webhook may already have moved a
+        # row on (SENDING -> DELIVERED or BOUNCED) before this write. Such a
+        # row still gets the facts of the send, without its status going back.
+        changed = bulk_set_rows(Delivery, RESULT_FIELDS, rows, only_if=("status", OURS))
+        if changed < len(rows):
+            sent = [
+                (r[0], r[2], None, r[5], r[6], r[7]) for r in rows if r[1] == Delivery.Status.SENT
+            ]
+            bulk_set_rows(Delivery, SENT_FACTS, sent, only_if=("status", OVERTAKEN))
         for delivery, outcome, _ in results:
             if outcome.suppress is not None:
                 customer = claim.customers[delivery.customer_id]

@@ -7,7 +7,9 @@ subclass picks the response from the recipient instead. Addresses containing:
 - ``throttle``: HTTP 429 with ``Retry-After: 120``;
 - ``outage``: HTTP 503;
 - ``invalid``: the provider says the address is invalid;
-- ``refused``: HTTP 422 (a permanent API error).
+- ``refused``: HTTP 422 (a permanent API error);
+- ``quick``: accepted, and the provider's "delivered" webhook lands before
+  the send call returns (as it can, from another process).
 
 It also notes which backend instance each send used, to show one per batch.
 """
@@ -41,6 +43,11 @@ class EmailBackend(AnymailTestBackend):
             message.anymail_test_response = _http_error(503)
         elif "refused" in address:
             message.anymail_test_response = _http_error(422)
+        elif "quick" in address:
+            from campaigns.models import Delivery
+
+            delivery_id = int(message.metadata["delivery_id"])
+            Delivery.objects.filter(pk=delivery_id).update(status=Delivery.Status.DELIVERED)
         elif "invalid" in address:
             email = payload.recipient_emails[0]
             message.anymail_test_response = {

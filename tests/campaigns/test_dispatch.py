@@ -75,7 +75,9 @@ def test_it_sends_each_queued_delivery_once_and_records_the_provider_answer():
 
 
 def test_the_email_is_personal_tracked_and_carries_the_headers_mailbox_providers_require():
-    customer = consented_customer(first_name="Zoë", last_name="Ng", attributes={"favourite": "oolong"})
+    customer = consented_customer(
+        first_name="Zoë", last_name="Ng", attributes={"favourite": "oolong"}
+    )
     (delivery,) = queued([customer])
 
     dispatch_batch()
@@ -223,6 +225,14 @@ def test_an_invalid_address_fails_for_good_and_is_suppressed():
     assert "invalid" in bad_row.error
     assert Suppression.objects.get(address_hash=address_hash(bad.email)).reason == "invalid"
     assert _status(good_row) == Delivery.Status.SENT  # one bad address stops nothing
+
+
+def test_a_webhook_faster_than_the_send_call_is_not_overwritten():
+    (row,) = queued([consented_customer(email="quick@example.com")])
+    dispatch_batch()
+    row.refresh_from_db()
+    assert row.status == Delivery.Status.DELIVERED
+    assert row.sent_at is not None and row.provider_message_id != "" and row.attempts == 1
 
 
 def test_a_permanent_api_error_fails_without_suppressing():
