@@ -163,6 +163,13 @@ LADDER_QUIET_HOURS = env.str("LADDER_QUIET_HOURS", default="21:00-08:00")
 #: Set to any django-anymail backend, e.g. "anymail.backends.postmark.EmailBackend".
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="config.mail.EmlOutboxBackend")
 EMAIL_OUTBOX_DIR = Path(env.str("EMAIL_OUTBOX_DIR", default=str(VAR_DIR / "outbox")))
+#: For EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend (any SMTP relay).
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Ladder <hello@ladder.localhost>")
 #: The sender's postal address, shown in every marketing email's footer (the
 #: law in many countries asks for it). Several lines are fine.

@@ -15,6 +15,7 @@ batch that were not reached keep their lease and are claimed again when it
 runs out.
 """
 
+import logging
 import random
 import time
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ from .claim import Claim, deliveries_claim
 from .compose import email_message
 from .links import BatchLinks
 from .outcomes import Kind, Outcome
+
+logger = logging.getLogger(__name__)
 
 #: Columns every outcome writes, in this order after the primary key.
 RESULT_FIELDS = (
@@ -300,8 +303,15 @@ def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> 
     backend = get_connection()
     batch_size = getattr(backend, "batch_size", None)
     size = batch_size or settings.LADDER_DISPATCH_CHUNK
+    try:
+        backend.open()
+    except Exception as exc:  # wrong host, refused, bad credentials: fix and it goes out
+        logger.exception("could not connect to the email provider")
+        pause = Outcome(Kind.RETRY, f"could not connect to the provider: {exc}")
+        _record(_unattempted(outgoing, pause), claim, report)
+        return report
     pause: Outcome | None = None
-    with backend:
+    try:
         for start in range(0, len(outgoing), size):
             chunk = outgoing[start : start + size]
             if pause is None:
@@ -310,6 +320,8 @@ def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> 
                 )
             else:
                 _record(_unattempted(chunk, pause), claim, report)
+    finally:
+        backend.close()
     return report
 
 

@@ -2,15 +2,11 @@
 well-formed multipart email with the customer's data, working tracked links, and
 a one-click unsubscribe that a mail client's POST honours."""
 
-import email
-import email.policy
 import re
-import socket
 from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
@@ -20,51 +16,20 @@ from campaigns.models import Delivery, Message
 from customers.models import Consent, ConsentStatus, Event, Suppression, address_hash
 from tests.campaigns.samples import NEWSLETTER_HTML, NEWSLETTER_SUBJECT
 from tests.factories import EventFactory, consented_customer, queued
-
-
-class Sink:
-    """Keeps every message; refuses or defers recipients by their address."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-        self.sessions: set = set()
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.startswith("nobody"):
-            return "550 5.1.1 No such user"
-        if address.startswith("later"):
-            return "451 4.7.1 Greylisted, try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        self.sessions.add(session.peer)
-        self.messages.append(
-            email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        )
-        return "250 Message accepted"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.smtp_sink import smtp_sink
 
 
 @pytest.fixture
 def smtp(settings, messages):
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=_free_port())
-    controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
     settings.EMAIL_USE_TLS = False
     settings.LADDER_SENDERS = ["Example Shop <news@shop.example.com>"]
     settings.LADDER_FREQUENCY_CAP_PER_DAY = settings.LADDER_FREQUENCY_CAP_PER_WEEK = None
     message = Message.objects.get(key="m")
     message.variants.update(subject=NEWSLETTER_SUBJECT, html_body=NEWSLETTER_HTML, text_body="")
-    yield sink
-    controller.stop()
+    with smtp_sink() as (sink, port):
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
+        yield sink
 
 
 def _customer_with_purchases(**fields):
@@ -170,7 +135,7 @@ def test_a_refused_recipient_fails_and_is_suppressed_while_the_rest_go_out(smtp)
     assert "550" in refused_row.error
     assert Suppression.objects.filter(address_hash=address_hash(refused.email)).exists()
     assert Delivery.objects.get(pk=fine_row.pk).status == Delivery.Status.SENT
-    assert [m["To"].addresses[0].addr_spec for m in smtp.messages] == [fine.email]
+    assert smtp.recipients() == [fine.email]
 
 
 def test_a_deferred_recipient_is_retried_later(smtp):
@@ -190,3 +155,16 @@ def test_an_unsubscribe_between_enqueue_and_send_sends_nothing(smtp):
     dispatch_batch()
     assert smtp.messages == []
     assert Delivery.objects.get(pk=row.pk).status == Delivery.Status.SKIPPED
+
+
+def test_an_smtp_server_that_is_down_postpones_the_batch_without_counting_attempts(smtp, settings):
+    from tests.smtp_sink import free_port
+
+    settings.EMAIL_PORT = free_port()  # nothing listens there
+    (row,) = queued([consented_customer()])
+    report = dispatch_batch()
+    row.refresh_from_db()
+    assert (report.sent, report.retried) == (0, 1)
+    assert row.status == Delivery.Status.QUEUED and row.attempts == 0
+    assert row.next_attempt_at > timezone.now()
+    assert "could not connect" in row.error

@@ -42,7 +42,7 @@ def start_worker(worker_queue, tmp_path, transactional_db):
         "CONN_MAX_AGE": "0",
     }
 
-    def start(name: str = "w1", **extra_env: str) -> str:
+    def start(name: str = "w1", **extra_env: str) -> subprocess.Popen:
         hostname = f"{name}-{worker_queue}@localhost"
         try:
             processes.append(
@@ -56,7 +56,7 @@ def start_worker(worker_queue, tmp_path, transactional_db):
             )
         except WorkerDidNotStart as exc:
             pytest.fail(str(exc))
-        return hostname
+        return processes[-1]
 
     yield start
     workers_stop(processes)
