@@ -2,11 +2,16 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.urls import reverse
-from django.utils.html import format_html
+from django.core.exceptions import PermissionDenied
+from django.core.validators import validate_email
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 
 from campaigns.models import Delivery, Message, Variant
-from campaigns.rendering import template_check
+from campaigns.preview import customer_lookup, variant_preview, variant_test_send
+from campaigns.rendering import RenderFailed, template_check
 from campaigns.senders import SenderNotVerified, sender_for, verified_senders
 from campaigns.services import deliveries_resolve_unknown
 from config import clock
@@ -72,13 +77,73 @@ class MessageAdmin(admin.ModelAdmin):
     form = MessageForm
     list_display = ("name", "key", "topic", "sender", "updated_at")
     search_fields = ("key", "name")
-    fields = ("name", "key", "topic", "sender", "reply_to")
+    fields = ("name", "key", "topic", "sender", "reply_to", "preview")
+    readonly_fields = ("preview",)
     prepopulated_fields = {"key": ("name",)}
     inlines = (VariantInline,)
 
     def save_model(self, request, obj, form, change):
         obj.updated_at = clock.now()
         super().save_model(request, obj, form, change)
+
+    @admin.display(description="Preview")
+    def preview(self, obj: Message) -> str:
+        if not obj.pk:
+            return "Save first, then preview each variant for any customer."
+        url = reverse("admin:campaigns_message_preview", args=[obj.pk])
+        return format_html_join(
+            " · ",
+            '<a href="{}?variant={}">Variant {}</a>',
+            ((url, v.key, v.key) for v in obj.variants.order_by("key")),
+        )
+
+    def get_urls(self):
+        preview = self.admin_site.admin_view(self.preview_view)
+        return [
+            path("<int:pk>/preview/", preview, name="campaigns_message_preview"),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request, pk: int):
+        """Render a variant for a chosen customer; POST sends it as a test."""
+        message = get_object_or_404(Message, pk=pk)
+        if not self.has_view_permission(request, message):
+            raise PermissionDenied
+        data = request.POST if request.method == "POST" else request.GET
+        variants = list(message.variants.order_by("key"))
+        variant = next((v for v in variants if v.key == data.get("variant")), None)
+        variant = variant or (variants[0] if variants else None)
+        query = data.get("customer", "")
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Preview {message}",
+            "message": message,
+            "variants": variants,
+            "variant": variant,
+            "customer_query": query,
+        }
+        customer = customer_lookup(query) if query else None
+        if query and customer is None:
+            context["problem"] = f"There is no customer {query!r}."
+        if variant is not None and customer is not None:
+            context["customer"] = customer
+            try:
+                if request.method == "POST":
+                    if not self.has_change_permission(request, message):
+                        raise PermissionDenied
+                    to = request.POST.get("to", "").strip()
+                    validate_email(to)
+                    context["rendered"] = variant_test_send(
+                        variant=variant, customer=customer, to=to
+                    )
+                    self.message_user(request, f"Test sent to {to}.", messages.SUCCESS)
+                else:
+                    context["rendered"] = variant_preview(variant=variant, customer=customer)
+            except RenderFailed as exc:
+                context["problem"] = f"It cannot be rendered: {exc}"
+            except forms.ValidationError:
+                context["problem"] = "Enter a valid email address to send the test to."
+        return TemplateResponse(request, "admin/campaigns/message/preview.html", context)
 
 
 @admin.register(Delivery)

@@ -13,6 +13,13 @@ from customers.models import Customer
 TEST_PREFIX = "[TEST] "
 
 
+def customer_lookup(text: str) -> Customer | None:
+    """A customer by id or email address, as a person types it; never an erased one."""
+    text = text.strip()
+    lookup = {"pk": int(text)} if text.isdigit() else {"email": text.lower()}
+    return Customer.objects.filter(erased_at__isnull=True, **lookup).first()
+
+
 def variant_preview(*, variant: Variant, customer: Customer) -> RenderedEmail:
     """Render as the customer would receive it, links untracked (a preview is not
     a delivery, so nothing is counted and no unsubscribe link can act)."""

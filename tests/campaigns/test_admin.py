@@ -109,3 +109,29 @@ def test_a_message_can_only_use_a_verified_sender(admin_client, db, settings):
     )
     assert response.status_code == 302
     assert Message.objects.get(key="welcome").sender == "Shop <news@shop.example.com>"
+
+
+def test_a_variant_is_previewed_for_a_chosen_customer_and_sent_as_a_test(
+    admin_client, messages, mailoutbox
+):
+    message = Message.objects.get(key="m")
+    ann = CustomerFactory(first_name="Ann", email="ann@example.com")
+    url = f"/admin/campaigns/message/{message.pk}/preview/"
+    change_page = admin_client.get(f"/admin/campaigns/message/{message.pk}/change/")
+    assert f"{url}?variant=B" in change_page.content.decode()
+
+    page = admin_client.get(url, {"variant": "B", "customer": "ann@example.com"})
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Subject: m B" in body and "Hi Ann" in body
+    assert mailoutbox == []
+
+    missing = admin_client.get(url, {"variant": "B", "customer": "nobody@example.com"})
+    assert "There is no customer" in missing.content.decode()
+
+    admin_client.post(url, {"variant": "B", "customer": str(ann.pk), "to": "qa@example.com"})
+    (test,) = mailoutbox
+    assert test.to == ["qa@example.com"] and test.subject == "[TEST] m B"
+    bad = admin_client.post(url, {"variant": "B", "customer": str(ann.pk), "to": "not an address"})
+    assert "Enter a valid email address" in bad.content.decode()
+    assert len(mailoutbox) == 1

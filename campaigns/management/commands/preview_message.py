@@ -5,9 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from campaigns.models import Message
-from campaigns.preview import variant_preview, variant_test_send
+from campaigns.preview import customer_lookup, variant_preview, variant_test_send
 from campaigns.rendering import RenderFailed
-from customers.models import Customer
 
 
 class Command(BaseCommand):
@@ -38,8 +37,7 @@ class Command(BaseCommand):
         if chosen is None:
             keys = ", ".join(variants.values_list("key", flat=True)) or "none"
             raise CommandError(f"Message {message!r} has no variant {variant!r} (it has: {keys}).")
-        lookup = {"pk": int(customer)} if customer.isdigit() else {"email": customer.lower()}
-        person = Customer.objects.filter(erased_at__isnull=True, **lookup).first()
+        person = customer_lookup(customer)
         if person is None:
             raise CommandError(f"There is no customer {customer!r}.")
         try:
