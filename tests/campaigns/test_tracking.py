@@ -322,3 +322,26 @@ def test_it_gives_the_headers_rfc_8058_asks_for(delivery, settings):
     token = mailto.removesuffix(">").rpartition("unsubscribe-")[2]
     assert token_read(Purpose.UNSUBSCRIBE, token) == (delivery.pk,)
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+@pytest.mark.parametrize("purpose", list(Purpose))
+def test_tokens_are_exactly_what_djangos_signer_makes(purpose):
+    from django.core import signing
+
+    from campaigns.tokens import ARITY, SALTS
+
+    ids = [123456789, 42][: ARITY[purpose]]
+    if purpose == Purpose.PREFERENCES:
+        expected = signing.TimestampSigner(salt=SALTS[purpose]).sign_object(ids)
+    else:
+        expected = signing.Signer(salt=SALTS[purpose]).sign_object(ids)
+    assert token_make(purpose, *ids) == expected
+    assert token_read(purpose, token_make(purpose, *ids)) == tuple(ids)
+
+
+def test_a_rotated_secret_still_reads_old_tokens(settings):
+    old = token_make(Purpose.UNSUBSCRIBE, 7)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-that-is-long-enough-for-the-tests-0123456789"
+    assert token_make(Purpose.UNSUBSCRIBE, 7) != old
+    assert token_read(Purpose.UNSUBSCRIBE, old) == (7,)
