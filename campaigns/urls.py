@@ -9,7 +9,7 @@ app_name = "tracking"
 
 urlpatterns = [
     path("o/<str:token>.gif", views.open_view, name="open"),
-    path("c/<str:token>", views.click_view, name="click"),
+    path("c/<str:token>/<int:link_id>", views.click_view, name="click"),
     path("u/<str:token>", views.unsubscribe_view, name="unsubscribe"),
     path("p/<str:token>", views.preferences_view, name="preferences"),
 ]

@@ -74,11 +74,11 @@ def open_view(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @require_safe
-def click_view(request: HttpRequest, token: str) -> HttpResponse:
+def click_view(request: HttpRequest, token: str, link_id: int) -> HttpResponse:
     """Redirect to the link the token names, as stored for the delivery's
     variant. The query string is never read: no one can borrow the redirect."""
     try:
-        delivery_id, link_id = token_read(Purpose.CLICK, token)
+        (delivery_id,) = token_read(Purpose.CLICK, token)
     except TokenInvalid:
         return _not_found()
     delivery = delivery_for_tracking(delivery_id)

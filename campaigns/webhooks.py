@@ -406,11 +406,12 @@ def _ladder_link(report: Report, url: str) -> VariantLink | None:
     if match.view_name != "tracking:click":
         return None
     try:
-        delivery_id, link_id = token_read(Purpose.CLICK, match.kwargs["token"])
+        (delivery_id,) = token_read(Purpose.CLICK, match.kwargs["token"])
     except TokenInvalid:
         return None
     if delivery_id != report.delivery.pk:
         return None
+    link_id = match.kwargs["link_id"]
     return VariantLink.objects.filter(pk=link_id, variant_id=report.delivery.variant_id).first()
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 
-from campaigns.tokens import click_url
+from campaigns.tokens import click_base, click_url
 from campaigns.tracking import links_register
 
 #: Link ids per process: (variant id, url) -> id. Cleared when it grows past
@@ -39,10 +39,14 @@ class BatchLinks:
         self._pattern = re.compile(re.escape(self._marker) + r"(\d+)-(\d+)")
 
     def tracker(self, *, delivery_id: int, variant_id: int) -> Callable[[str], str]:
+        base = None
+
         def track(url: str) -> str:
+            nonlocal base
             link_id = _known.get((variant_id, url))
             if link_id is not None:
-                return click_url(delivery_id, link_id)
+                base = base or click_base(delivery_id)  # one signature per email
+                return base + str(link_id)
             number = self._pending.setdefault((variant_id, url), len(self._pending))
             return f"{self._marker}{delivery_id}-{number}"
 
