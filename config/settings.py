@@ -217,10 +217,21 @@ LADDER_REDIS_URL = env.str(
     default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else "",
 )
 
+
 #: Every ANYMAIL_<NAME> variable becomes ANYMAIL["<NAME>"], e.g.
 #: ANYMAIL_POSTMARK_SERVER_TOKEN -> ANYMAIL["POSTMARK_SERVER_TOKEN"].
+def _anymail_value(name: str, value: str):
+    """Environment variables are strings; anymail wants numbers and booleans
+    for a few settings (a string timeout makes every send fail)."""
+    if name.endswith("_TIMEOUT"):
+        return float(value)
+    if name.endswith(("_USE_BULK_API", "IGNORE_RECIPIENT_STATUS", "DEBUG_API_REQUESTS")):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return value
+
+
 ANYMAIL = {
-    name.removeprefix("ANYMAIL_"): value
+    name.removeprefix("ANYMAIL_"): _anymail_value(name, value)
     for name, value in os.environ.items()
     if name.startswith("ANYMAIL_")
 }

@@ -84,3 +84,24 @@ def test_the_outbox_backend_writes_one_eml_file_per_message(tmp_path):
     assert len(files) == 2
     parsed = sorted(message_from_bytes(f.read_bytes())["To"] for f in files)
     assert parsed == ["ann@example.com", "bob@example.com"]
+
+
+def test_anymail_settings_from_the_environment_get_their_types(tmp_path):
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(repr(settings.ANYMAIL['REQUESTS_TIMEOUT']), "
+        "repr(settings.ANYMAIL['POSTMARK_USE_BULK_API']), repr(settings.ANYMAIL['POSTMARK_SERVER_TOKEN']))"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "LADDER_VAR_DIR": str(tmp_path),
+        "ANYMAIL_REQUESTS_TIMEOUT": "30",
+        "ANYMAIL_POSTMARK_USE_BULK_API": "false",
+        "ANYMAIL_POSTMARK_SERVER_TOKEN": "0123",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["30.0", "False", "'0123'"]

@@ -92,12 +92,25 @@ def from_status(status) -> Outcome:
     for bad, reason in BAD_ADDRESS.items():
         if bad in statuses:
             return Outcome(Kind.FAILED, f"the provider says the address is {bad}", suppress=reason)
-    detail = getattr(status, "esp_response", None)
     return Outcome(
-        Kind.FAILED,
-        f"the provider refused it ({', '.join(sorted(statuses))})"
-        + (f": {detail}" if isinstance(detail, str) and detail else ""),
+        Kind.FAILED, f"the provider refused it ({', '.join(sorted(statuses))}){_detail(status)}"
     )
+
+
+def _detail(status) -> str:
+    """The provider's own words about one refused message, when it gave any."""
+    detail = getattr(status, "esp_response", None)
+    if isinstance(detail, dict):
+        detail = detail.get("Message") or detail.get("message")
+    return f": {detail}" if isinstance(detail, str) and detail else ""
+
+
+def from_batch_status(status) -> Outcome:
+    """Like :func:`from_status`, for a backend that sends many messages per call
+    and must set a status on each: no status means it did not send that one."""
+    if status is None or not status.status:
+        return Outcome(Kind.FAILED, "the backend did not send it (no status)")
+    return from_status(status)
 
 
 def _smtp(exc: smtplib.SMTPException) -> Outcome:
@@ -131,6 +144,11 @@ def _smtp(exc: smtplib.SMTPException) -> Outcome:
 def from_exception(exc: BaseException, *, now: datetime) -> Outcome:
     """The outcome of a send that raised ``exc``."""
     if isinstance(exc, AnymailRecipientsRefused):
+        # anymail has set the recipient's status (invalid or rejected) before raising.
+        message = getattr(exc, "email_message", None)
+        status = getattr(message, "anymail_status", None)
+        if status is not None and status.status and not set(status.status) & ACCEPTED:
+            return from_status(status)
         return Outcome(Kind.FAILED, str(exc).splitlines()[0], suppress=SuppressionReason.INVALID)
     if isinstance(exc, AnymailAPIError):
         status = exc.status_code

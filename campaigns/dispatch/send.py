@@ -155,8 +155,13 @@ def _render(claim: Claim, links: BatchLinks) -> tuple[list[Outgoing], list]:
                     reply_to=message.reply_to,
                     to_email=customer.email,
                     to_name=customer.full_name,
-                    tags=[message.key, f"variant:{claim.variants[delivery.variant_id].key}"],
-                    metadata={"delivery_id": str(delivery.pk)},
+                    # One tag: some providers (Postmark) take no more.
+                    tags=[message.key],
+                    metadata={
+                        "delivery_id": str(delivery.pk),
+                        "message": message.key,
+                        "variant": claim.variants[delivery.variant_id].key,
+                    },
                 ),
             )
         )
@@ -242,7 +247,8 @@ def _attempt(backend, chunk: list[Outgoing], batched: bool, now: datetime) -> li
             backend.send_messages([item.message for item in chunk])
         except Exception as exc:  # the backend's exception says what happened to all
             return [outcomes.from_exception(exc, now=now)] * len(chunk)
-        return [outcomes.from_status(getattr(i.message, "anymail_status", None)) for i in chunk]
+        statuses = [getattr(item.message, "anymail_status", None) for item in chunk]
+        return [outcomes.from_batch_status(status) for status in statuses]
     results: list = []
     for item in chunk:
         try:
