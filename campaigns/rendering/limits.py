@@ -13,6 +13,7 @@ it runs; everything else is measured after, which bounds growth to a small
 factor of :data:`MAX_VALUE_SIZE` per step.
 """
 
+import functools
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -43,6 +44,8 @@ MAX_LOOP_ITERATIONS = 100_000
 #: Wall-clock seconds one email may spend rendering; a normal one needs well
 #: under a millisecond.
 MAX_RENDER_SECONDS = 0.5
+#: Why an email that ran out of time failed.
+TIME_LIMIT_REASON = f"rendering took longer than {MAX_RENDER_SECONDS} s"
 #: Bits of an integer that ``*`` and ``**`` may produce (1024 bits: 308 digits).
 #: Big-integer arithmetic is one uninterruptible step, so it is capped up front.
 MAX_INT_BITS = 1024
@@ -66,7 +69,7 @@ class Budget:
 
     def check_time(self) -> None:
         if time.monotonic() > self.deadline:
-            raise RenderFailed(f"rendering took longer than {MAX_RENDER_SECONDS} s")
+            raise RenderFailed(TIME_LIMIT_REASON)
 
     def turn(self) -> None:
         self.turns_left -= 1
@@ -194,6 +197,7 @@ _PERCENT_FIELD = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d*)(?:\.(\*|\d*))?")
 _DIGITS = re.compile(r"\d+")
 
 
+@functools.lru_cache(maxsize=1024)  # templates use a few format strings, many times
 def check_percent_format(template: str | bytes) -> None:
     """Refuse ``'%999999999d' % x``: a width or precision is an allocation size."""
     if isinstance(template, bytes):

@@ -3,6 +3,11 @@
 HTML is read with lexbor (through selectolax), an HTML5 parser, so a link is
 seen exactly as a mail client will see it: entities decoded (``&#106;avascript:``
 is ``javascript:``), attributes found however they are quoted.
+
+That parse happens once per template when it can (:mod:`.composed`): the URL
+attributes of the body are found in the template, and each becomes a call of
+:func:`.hooks.attribute_hook`, which checks and tracks the value as the email
+renders. Otherwise :func:`check_and_track` parses each rendered body.
 """
 
 import re
@@ -35,6 +40,9 @@ URL_ATTRIBUTES = (
 #: tracking; removed from the email that is sent.
 NOTRACK_ATTRIBUTE = "data-ladder-notrack"
 
+#: Tags whose ``href`` is a link someone clicks, and so is tracked.
+CLICKED_TAGS = frozenset({"a", "area"})
+
 _URL_ATTRIBUTE_SET = frozenset(URL_ATTRIBUTES)
 # CSS attribute selectors; the colon of xlink:href must be escaped there.
 _SELECTORS = {
@@ -50,6 +58,14 @@ _SCHEME_CHARACTERS = string.ascii_letters + string.digits + "+.-"
 _NOT_FIRST_IN_SCHEME = string.digits + "+.-"
 #: Schemes that a few clients turn into links in plain text even without "//".
 SCRIPT_SCHEMES = frozenset({"javascript", "vbscript", "data", "file"})
+# Every colon check_text could refuse: one before "//", or one after the last
+# letter of a script scheme's name (a superset, decided by the loop). Starting
+# with the colon keeps the regex fast: it is searched for as a literal.
+_TEXT_LINK_CANDIDATES = re.compile(
+    ":(?://|(?<=["
+    + "".join(sorted({name[-1] + name[-1].upper() for name in SCRIPT_SCHEMES}))
+    + "]:))"
+)
 
 
 def scheme_of(url: str) -> str | None:
@@ -60,12 +76,12 @@ def scheme_of(url: str) -> str | None:
     return match.group(1).lower() if match else None
 
 
-def _web_link(href: str) -> bool:
+def web_link(href: str) -> bool:
     """An absolute http(s) URL: what is tracked, and what ``links_register`` stores."""
     return scheme_of(href) in WEB_SCHEMES and bool(urlsplit(href).netloc)
 
 
-def _urls(attribute: str, value: str) -> Iterable[str]:
+def attribute_urls(attribute: str, value: str) -> Iterable[str]:
     if attribute == "srcset":  # "a.png 1x, b.png 2x"
         return (candidate.split()[0] for candidate in value.split(",") if candidate.strip())
     return (value,)
@@ -110,7 +126,7 @@ def check_and_track(
         seen.add(node.mem_id)
         attributes = node.attributes
         for attribute in _URL_ATTRIBUTE_SET.intersection(attributes):
-            for url in _urls(attribute, attributes[attribute] or ""):
+            for url in attribute_urls(attribute, attributes[attribute] or ""):
                 check_url(url)
         if NOTRACK_ATTRIBUTE in attributes:
             del node.attrs[NOTRACK_ATTRIBUTE]
@@ -118,9 +134,9 @@ def check_and_track(
         href = (attributes.get("href") or "").strip()
         if (
             track_link is not None
-            and node.tag in ("a", "area")
+            and node.tag in CLICKED_TAGS
             and href not in never_tracked
-            and _web_link(href)
+            and web_link(href)
         ):
             node.attrs["href"] = track_link(href)
     return tree.html or ""
@@ -132,8 +148,12 @@ def check_text(text: str) -> None:
     In text, a link is what clients make clickable: "scheme://…", or one of
     :data:`SCRIPT_SCHEMES` followed by anything ("Note:" and "10:30" are not links).
     """
-    colon = text.find(":")
-    while colon != -1:
+    # Only a colon before "//" or after a script scheme's name can start such
+    # a link; the regex finds those (and a few more), the loop decides.
+    for candidate in _TEXT_LINK_CANDIDATES.finditer(text):
+        colon = candidate.start()
+        if _plain_web_link(text, colon):
+            continue
         # The word before the colon, found with str methods: a regex search
         # here costs more than the rest of the check.
         window = text[max(colon - 64, 0) : colon]
@@ -142,7 +162,17 @@ def check_text(text: str) -> None:
         is_link = after[:1].strip() and (after == "//" or name in SCRIPT_SCHEMES)
         if name and is_link and name not in ALLOWED_SCHEMES:
             raise _refuse(f"{name}:{text[colon + 1 :].split(maxsplit=1)[0]}", name)
-        colon = text.find(":", colon + 1)
+
+
+def _plain_web_link(text: str, colon: int) -> bool:
+    """Is the word before this colon exactly "http" or "https"? The usual case, decided fast."""
+    for scheme in ("https", "http"):
+        start = colon - len(scheme)
+        if text.startswith(scheme, start) and (
+            start == 0 or text[start - 1] not in _SCHEME_CHARACTERS
+        ):
+            return True
+    return False
 
 
 def links_in(html: str) -> list[str]:
@@ -154,6 +184,6 @@ def links_in(html: str) -> list[str]:
     seen: dict[str, None] = {}
     for node in LexborHTMLParser(html).css("a[href], area[href]"):
         href = (node.attributes.get("href") or "").strip()
-        if _web_link(href):
+        if web_link(href):
             seen.setdefault(href)
     return list(seen)

@@ -7,8 +7,13 @@ html2text passes through untouched, the rest is converted, and the tags are put
 back. The result is a text *template*, compiled and cached like any other, so
 each email costs one small render.
 
-That is only done when it is faithful. The conversion is given up, and
-html2text runs on each rendered email instead, when the template pulls HTML
+When the text template has the body's statements, as the one made here always
+has, the composed HTML render makes the text part as it goes, printing the
+values it has just worked out rather than working them out again (see
+composed.py).
+
+The conversion is only done when it is faithful. It is given up, and html2text
+runs on each rendered email instead, when the template pulls HTML
 from elsewhere (``include``, ``import``, ``extends``, ``|safe``, autoescape
 blocks), or when a statement tag (``{% if %}``, ``{% for %}`` …) did not come
 through once and in order, e.g. because it sat inside an HTML attribute. An
@@ -38,7 +43,6 @@ _HTML_FROM_ELSEWHERE = (
     nodes.Extends,
     nodes.EvalContextModifier,
 )
-_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def _converter() -> html2text.HTML2Text:
@@ -53,8 +57,12 @@ def _converter() -> html2text.HTML2Text:
 
 def tidy(text: str) -> str:
     """Trailing spaces off, at most one blank line in a row, no blank edges."""
-    lines = "\n".join(line.rstrip() for line in text.split("\n"))
-    return _BLANK_LINES.sub("\n\n", lines).strip("\n")
+    text = "\n".join([line.rstrip() for line in text.split("\n")])
+    # Many times faster than re.sub(r"\n{3,}", …), which Python's regex engine
+    # tries at every position; each pass shortens every run by a third.
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip("\n")
 
 
 def html_to_text(html: str) -> str:

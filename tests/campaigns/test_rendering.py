@@ -1,17 +1,21 @@
 """Rendering one email: parts, layout, links, tracking, CSS and the text part. No database."""
 
+import random
 import re
 from pathlib import Path
 
 import pytest
+from selectolax.lexbor import LexborHTMLParser
 
 from campaigns.rendering import (
     RenderFailed,
+    composed,
     links_in,
     render_email,
     sample_context,
     template_check,
 )
+from campaigns.rendering import render as render_module
 from campaigns.rendering.environment import compiled
 from campaigns.rendering.limits import MAX_SUBJECT_CHARS
 from campaigns.rendering.text import text_template_from_html
@@ -281,3 +285,336 @@ def test_it_renders_the_examples_in_the_docs():
         assert template_check(subject="Hi", preheader="", html=example, text="") == []
         email = render(html=example, track_link=tracked)
         assert "Unsubscribe" in email.html
+
+
+# --- Composed templates ------------------------------------------------------------
+# A variant is rendered from a composed template when that is faithful (see
+# campaigns/rendering/composed.py). Whatever path an email takes, it must be
+# the email the per-email path makes: the same subject and text, the same
+# document once parsed (css-inline may order attributes differently), the
+# same links handed to track_link, the same failure.
+
+
+def _document(html):
+    """A parsed document as nested tuples, attributes sorted."""
+
+    def tree(node):
+        if node.tag == "-text":
+            return node.text_content
+        if node.tag == "_comment":
+            return ("<!-->", node.html)
+        attributes = tuple(sorted((node.attributes or {}).items()))
+        return (node.tag, attributes, tuple(tree(child) for child in node.iter(include_text=True)))
+
+    return tree(LexborHTMLParser(html).root)
+
+
+def _render_both(**overrides):
+    """The composed render and the per-email render, each with the links it tracked."""
+    kwargs = {
+        "subject": "Hello {{ customer.first_name }}",
+        "preheader": "",
+        "html": "",
+        "text": "",
+        "context": sample_context(),
+        "open_pixel_url": "https://ladder.example.com/t/o/token.gif",
+        "unsubscribe_url": UNSUBSCRIBE,
+        "preferences_url": PREFERENCES,
+        **overrides,
+    }
+    kwargs["text_body"] = kwargs.pop("text")
+    results = []
+    for compose in (True, False):
+        tracked_links = []
+
+        def track(url, tracked_links=tracked_links):
+            tracked_links.append(url)
+            return tracked(url)
+
+        try:
+            email = render_module._render(**kwargs, track_link=track, strict=False, compose=compose)
+        except RenderFailed as exc:
+            email = exc
+        results.append((email, tracked_links))
+    return results
+
+
+def _assert_same_email(composed_email, per_email):
+    (email, links), (expected, expected_links) = composed_email, per_email
+    if isinstance(expected, RenderFailed):
+        assert str(email) == str(expected)
+        return
+    assert email.subject == expected.subject
+    assert _document(email.html) == _document(expected.html)
+    assert email.text == expected.text
+    assert links == expected_links
+
+
+def _composes(html, text=""):
+    return composed.composed(html, text or text_template_from_html(html)) is not None
+
+
+def _context_with_odd_values(purchases=2):
+    context = sample_context()
+    context["customer"]["first_name"] = 'O\'Neil <b>&amp;</b>\xa0"Ada"\r\n!'
+    context["customer"]["attributes"].update(
+        {"site": 'https://site.example/a?b=1&c="2"', "tags": ["a&b", "c<d>"], "blank": "  "}
+    )
+    context["recent_events"] = [
+        {
+            **context["recent_events"][0],
+            "properties": {
+                "product": f"P{n} & <i>",
+                "url": f"https://shop.example.com/p/{n}?x=1&y=2",
+            },
+        }
+        for n in range(purchases)
+    ]
+    return context
+
+
+@pytest.mark.parametrize("purchases", [0, 1, 4])
+@pytest.mark.parametrize(
+    "context", [sample_context, _context_with_odd_values], ids=["sample", "odd values"]
+)
+def test_it_renders_the_sample_the_same_composed_or_per_email(context, purchases):
+    kwargs = newsletter_kwargs()
+    kwargs["context"] = context() if context is sample_context else context(purchases)
+    kwargs["context"]["customer"]["metrics"]["engagement_score"] = 0.1 * purchases
+    kwargs["context"]["customer"]["attributes"]["vip"] = bool(purchases % 2)
+    del kwargs["track_link"]
+
+    _assert_same_email(*_render_both(**kwargs))
+
+
+def test_it_renders_the_sample_in_one_composed_render(monkeypatch):
+    plan = composed.composed(NEWSLETTER_HTML, text_template_from_html(NEWSLETTER_HTML))
+    monkeypatch.setattr(render_module, "_render_per_email", None)  # would fail if called
+
+    email = render_email(**newsletter_kwargs())
+
+    assert plan is not None
+    assert plan.text is None  # the text part is made in the same render
+    assert email.text.startswith("# Hello Ada,")
+    assert "https://ladder.example.com/t/c/token?u=https://shop.example.com/p/2" in email.html
+
+
+#: (body, whether it is composed): templates that are, and what makes one not be.
+TRICKY_TEMPLATES = {
+    "rows of a table": (
+        '<style>.r td { color: red } table a { color: blue }</style><table class="r">'
+        '{% for e in recent_events %}<tr><td><a href="{{ e.properties.url }}">{{ e.name }}</a>'
+        "</td></tr>{% endfor %}</table>",
+        True,
+    ),
+    "for else": (
+        "<table>{% for e in [] %}<tr><td>{{ e }}</td></tr>{% else %}<tr><td>none</td></tr>"
+        "{% endfor %}</table>",
+        True,
+    ),
+    "if elif else": (
+        "<style>p { margin: 0 }</style>{% if customer.stage == 'x' %}<p>a</p>"
+        "{% elif customer.stage == 'repeat' %}<p>b {{ customer.email }}</p>{% else %}<p>c</p>"
+        "{% endif %}",
+        True,
+    ),
+    "odd values in text and attributes": (
+        '<p title="{{ customer.first_name }}">{{ customer.first_name }}</p>'
+        '<a href="{{ customer.attributes.site }}">s</a>'
+        '<img src="{{ customer.attributes.site }}"'
+        ' alt="{{ customer.attributes.tags|join(", ") }}">',
+        True,
+    ),
+    "links that are not tracked": (
+        '<a href="https://a.example/" data-ladder-notrack>a</a><a href="mailto:x@example.com">m</a>'
+        '<a href="{{ unsubscribe_url }}">u</a><a href="#top">t</a><a href="/relative">r</a>'
+        '<img srcset="{{ customer.attributes.site }} 1x, https://cdn.example/b.png 2x">',
+        True,
+    ),
+    "a paragraph closed by another": (
+        "<p>intro{% if customer.attributes.vip %}<p>vip{% endif %}</p>",
+        True,
+    ),
+    "cycler, joiner and namespace": (
+        '{% set c = cycler("odd", "even") %}{% set ns = namespace(n=0) %}{% set j = joiner() %}'
+        "{% for e in recent_events %}{% set ns.n = ns.n + 1 %}<p>{{ j() }}{{ ns.n }}</p>"
+        '<a href="https://shop.example.com/{{ c.next() }}">{{ c.current }}</a>'
+        "{% endfor %}<p>{{ ns.n }}</p>",
+        True,
+    ),
+    "whitespace control": (
+        "<ul>\n  {%- for e in recent_events -%}\n    <li>{{- e.name -}}</li>\n"
+        "  {%- endfor -%}\n</ul>",
+        True,
+    ),
+    "a value joined with markup": ("<p>{{ customer.attributes.tags|join('<br>') }}</p>", True),
+    "a class from a variable": (
+        '<style>.repeat { color: red }</style><p class="{{ customer.stage }}">x</p>',
+        False,
+    ),
+    "first-child": (
+        "<style>p:first-child { color: red }</style>"
+        "{% if customer.attributes.vip %}<p>a</p>{% endif %}<p>b</p>",
+        False,
+    ),
+    "sibling selector": (
+        "<style>p + p { color: red }</style>"
+        "{% if customer.attributes.vip %}<p>a</p>{% endif %}<p>b</p>",
+        False,
+    ),
+    "attribute selector on a personalised attribute": (
+        '<style>a[href^="https"] { color: red }</style>'
+        '<a href="{{ customer.attributes.site }}">x</a>',
+        False,
+    ),
+    "style inside an if": (
+        "{% if customer.attributes.vip %}<style>p { color: red }</style>{% endif %}<p>b</p>",
+        False,
+    ),
+    "if inside a tag": ('<p {% if customer.attributes.vip %}class="vip"{% endif %}>x</p>', False),
+    "text a table moves out": (
+        "<table>{% for e in recent_events %}x<tr><td>{{ e.name }}</td></tr>{% endfor %}</table>",
+        False,
+    ),
+    "cells without rows": (
+        "<table>{% for e in recent_events %}<td>{{ e.name }}</td>{% endfor %}</table>",
+        False,
+    ),
+    "an item left open": (
+        "<ul>{% for e in recent_events %}<li>{{ e.name }}{% endfor %}</ul>",
+        False,
+    ),
+    "a value that may be blank in a table": (
+        "<table>{{ customer.attributes.blank }}<tr><td>a</td></tr></table>",
+        False,
+    ),
+    "a value after an ampersand": ("<p>&amp{{ customer.first_name }}</p>", False),
+    "a value in an unquoted attribute": ("<a href={{ customer.attributes.site }}>x</a>", False),
+    "a value in a comment": ("<p>a</p><!-- {{ customer.email }} -->", False),
+    "an entity that reads as a tag": ("<p>&#123;&#123; customer.email }}</p>", False),
+    "safe": ('<p>{{ "<b>x</b>"|safe }}</p>', False),
+    "macro": (
+        "{% macro m(x) %}<b>{{ x }}</b>{% endmacro %}<p>{{ m(customer.first_name) }}</p>",
+        False,
+    ),
+    "raw": ("{% raw %}<p>{{ x }}</p>{% endraw %}", False),
+    "a body that sets a name of the layout": (
+        '{% set unsubscribe_url = "https://elsewhere.example/" %}<p>x</p>',
+        False,
+    ),
+    "a body that reads a name of the layout": ("<p>{{ subject }}</p>", False),
+    # Read as a fragment, as the per-email path reads it, the body loses the stray end tag.
+    "a body that closes the layout's div": ("</div><p>{{ customer.first_name }}</p>", True),
+    "body and html tags in a body": (
+        '<html manifest="javascript:x"><body background="javascript:alert(1)"><p>x</p>',
+        True,
+    ),
+    "a forbidden literal link": ('<a href="javascript:alert(1)">x</a>', False),
+}
+
+
+@pytest.mark.parametrize(("html", "composes"), TRICKY_TEMPLATES.values(), ids=TRICKY_TEMPLATES)
+def test_it_renders_tricky_templates_the_same_composed_or_per_email(html, composes):
+    assert _composes(html) is composes
+    _assert_same_email(*_render_both(html=html, context=_context_with_odd_values()))
+
+
+def test_it_composes_a_written_text_part_on_its_own():
+    html = '<p>Hi {{ customer.first_name }}, <a href="https://shop.example.com/">shop</a></p>'
+    text = "Hi {{ customer.first_name }}\n{% if customer.attributes.vip %}VIP{% endif %}"
+
+    plan = composed.composed(html, text)
+
+    assert plan is not None
+    assert plan.text is not None  # its statements are not the body's
+    _assert_same_email(*_render_both(html=html, text=text))
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<a href="{{ customer.attributes.site }}">x</a>',
+        "<p>one</p>\n<p>two</p>\n{% for event in recent_events %}\n{{ 1 / 0 }}\n{% endfor %}",
+        "<p>{{ 'x' * 10**9 }}</p>",
+        '<a href="javascript:alert(1)">x</a>{{ 1 / 0 }}',
+    ],
+)
+def test_it_fails_the_same_way_composed_or_per_email(html):
+    context = sample_context()
+    context["customer"]["attributes"]["site"] = "javascript:alert(document.cookie)"
+
+    composed_email, per_email = _render_both(html=html, context=context)
+
+    assert isinstance(per_email[0], RenderFailed)
+    _assert_same_email(composed_email, per_email)
+
+
+def test_it_renders_per_email_when_a_value_brings_its_own_markup(monkeypatch):
+    html = "<p>{{ customer.attributes|tojson }}</p>"
+    calls = []
+    per_email = render_module._render_per_email
+    monkeypatch.setattr(
+        render_module,
+        "_render_per_email",
+        lambda *args, **kwargs: calls.append(1) or per_email(*args, **kwargs),
+    )
+
+    email = render(html=html)
+
+    assert _composes(html)
+    assert calls == [1]
+    assert "&#34;city&#34;: &#34;London&#34;" in email.html or '"city": "London"' in email.html
+
+
+def test_it_drops_html_and_body_tags_a_body_brings_on_either_path():
+    html = '<body background="javascript:alert(1)"><p>x</p>'
+
+    for email, _ in _render_both(html=html):
+        assert "javascript" not in email.html
+
+
+def _generated_template(seed):
+    """A random body of nested blocks, links, values and CSS, the same for a seed."""
+    rng = random.Random(seed)
+    values = ["customer.first_name", "customer.attributes.site", "customer.attributes.blank"]
+    loop_values = [*values, "e.name", "e.properties.url", "loop.index"]
+    conditions = ["customer.attributes.vip", "customer.stage == 'repeat'"]
+    loop_conditions = [*conditions, "e.value", "loop.first"]
+
+    def value(loop):
+        return "{{ " + rng.choice(loop_values if loop else values) + " }}"
+
+    def blocks(depth, loop):
+        return "".join(block(depth + 1, loop) for _ in range(rng.randint(0, 2)))
+
+    def block(depth, loop):
+        kinds = ["text", "p", "a", "img"] + (["if", "for", "div", "table"] if depth < 3 else [])
+        kind = rng.choice(kinds)
+        if kind == "text":
+            return rng.choice(["Hello ", "x & y ", "\n  ", value(loop)])
+        if kind in ("p", "div"):
+            return f'<{kind} class="{rng.choice("ab")}">{blocks(depth, loop)}</{kind}>'
+        if kind == "a":
+            href = rng.choice(["https://shop.example.com/?a=1&amp;b=2", value(loop)])
+            return f'<a href="{href}">{blocks(depth, loop)}</a>'
+        if kind == "img":
+            return f'<img src="{value(loop)}" alt="{value(loop)}">'
+        if kind == "if":
+            condition = rng.choice(loop_conditions if loop else conditions)
+            other = "{% else %}" + blocks(depth, loop) if rng.random() < 0.4 else ""
+            return f"{{% if {condition} %}}{blocks(depth, loop)}{other}{{% endif %}}"
+        if kind == "for":
+            return "{% for e in recent_events %}" + block(depth + 1, True) + "{% endfor %}"
+        row = f"<tr><td>{blocks(depth, True)}</td></tr>"
+        return f"<table>\n  {{% for e in recent_events %}}\n  {row}\n  {{% endfor %}}\n</table>"
+
+    selectors = ["p", ".a", "td", "a", "table td", "div p", ".b a", "td > a"]
+    css = " ".join(f"{rng.choice(selectors)} {{ color: #{n}{n}{n}; }}" for n in range(3))
+    return f"<style>{css}</style>\n" + "".join(block(0, False) for _ in range(3))
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_it_renders_generated_templates_the_same_composed_or_per_email(seed):
+    html = _generated_template(seed)
+    for purchases in (0, 2):
+        _assert_same_email(*_render_both(html=html, context=_context_with_odd_values(purchases)))

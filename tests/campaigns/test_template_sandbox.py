@@ -5,6 +5,8 @@ import time
 import pytest
 
 from campaigns.rendering import RenderFailed, render_email, sample_context
+from campaigns.rendering.composed import composed
+from campaigns.rendering.text import text_template_from_html
 
 
 def render(html, context=None):
@@ -70,6 +72,10 @@ def test_it_leaves_the_context_unchanged():
             "the html part grew past 1,000,000 characters",
         ),
         (
+            "{% set s = 'x' * 90000 %}" + "{{ s }}" * 20,
+            "the html part grew past 1,000,000 characters",
+        ),
+        (
             "{% set ns = namespace(s='xx') %}"
             "{% for i in range(60) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
             "a value grew past the limit",
@@ -127,3 +133,20 @@ def test_it_reports_the_line_of_a_runtime_error():
 def test_it_fails_arithmetic_on_an_undefined_value():
     with pytest.raises(RenderFailed, match="'dict object' has no attribute 'nope'"):
         render("{{ customer.nope + 1 }}")
+
+
+def test_it_stops_a_slow_composed_template_once_and_reports_its_line():
+    html = (
+        "{% set big = range(10000)|list %}\n<p>x</p>\n"
+        "{% for i in range(10000) %}{% if -1 in big %}{% endif %}{% endfor %}"
+    )
+    assert composed(html, text_template_from_html(html)) is not None  # composed before the clock
+    started = time.monotonic()
+
+    with pytest.raises(RenderFailed) as failed:
+        render(html)
+
+    # Not rendered a second time the per-email way: that would take as long again.
+    assert time.monotonic() - started < 0.9
+    assert (failed.value.part, failed.value.line) == ("html", 3)
+    assert failed.value.reason == "rendering took longer than 0.5 s"
