@@ -67,6 +67,9 @@ _COMPOSED_OUTPUT = {COMPOSED_HTML: "escape_composed", COMPOSED_TEXT: "text_compo
 _VALUE_TYPES = frozenset({datetime, date, time, timedelta, Decimal, int, float, bool})
 #: Pieces of one ``Output`` node yielded as one chunk (see visit_Output).
 _PIECES_PER_CHUNK = 16
+#: Methods that allocate as much as an argument asks before any size check
+#: can see the result (``(1).to_bytes(10**9)`` is a gigabyte); no email needs them.
+_ALLOCATING_METHODS = frozenset({"to_bytes"})
 #: Entries in the sandbox's cache of which attributes are safe, per type.
 _SAFE_ATTRIBUTE_CACHE_SIZE = 4096
 
@@ -342,7 +345,7 @@ class EmailSandbox(ImmutableSandboxedEnvironment):
         key = (type(obj), attr)
         safe = self._safe_attributes.get(key)
         if safe is None:
-            safe = super().is_safe_attribute(obj, attr, value)
+            safe = attr not in _ALLOCATING_METHODS and super().is_safe_attribute(obj, attr, value)
             if len(self._safe_attributes) < _SAFE_ATTRIBUTE_CACHE_SIZE:
                 self._safe_attributes[key] = safe
         return safe

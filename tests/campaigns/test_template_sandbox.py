@@ -95,6 +95,7 @@ def test_it_leaves_the_context_unchanged():
             "{% for i in [1] recursive %}{{ loop([1, 2]) }}{% endfor %}",
             "call themselves too deeply",
         ),
+        ("{{ (10).to_bytes(10**9, 'big') }}", "'to_bytes' of a int may not be used"),
         ("{{ 'x'.center(10**9) }}", "a width of 1,000,000,000 is over the limit"),
         ("{{ 'x'|center(10**9) }}", "a width of 1,000,000,000 is over the limit"),
         ("{{ '%999999999d' % 1 }}", "a format width of 999999999 is over the limit"),
