@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 
 from config import clock
-from customers.models import Customer, Topic
+from customers.models import Customer, Event, Topic
 
 
 class Message(models.Model):
@@ -241,3 +241,38 @@ class ProviderEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider} {self.event_id}"
+
+
+class Conversion(models.Model):
+    """A journey's goal event credited to the last email that touched it.
+
+    Written by ``campaigns.analysis.attribution`` when the engine routes the
+    event. Unique on the event: whatever retries, duplicated tasks or competing
+    journeys do, one purchase is credited once.
+    """
+
+    # A one-to-one, not a unique constraint on a plain foreign key: the unique
+    # index is the one that serves the relation, and what routing conflicts on.
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="+")
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="conversions")
+    # Copied from the delivery, which never changes them after queueing, so a
+    # report groups a few thousand conversions by variant or branch without
+    # joining a million deliveries.
+    variant = models.ForeignKey(Variant, on_delete=models.CASCADE, related_name="+")
+    journey_key = models.CharField(max_length=64, blank=True, default="")
+    journey_version = models.PositiveIntegerField(null=True, blank=True)
+    step_key = models.CharField(max_length=64, blank=True, default="")
+    enrollment_id = models.BigIntegerField(null=True, blank=True)
+    #: The event's value and currency when it was credited: revenue per variant.
+    value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True, default="")
+    #: When the customer converted (the event's ``occurred_at``).
+    occurred_at = models.DateTimeField()
+    credited_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        # A split's report reads the conversions of one journey's steps.
+        indexes = [models.Index(fields=["journey_key", "step_key"])]
+
+    def __str__(self) -> str:
+        return f"event #{self.event_id} credited to delivery #{self.delivery_id}"

@@ -22,6 +22,10 @@ DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: Step types that let time pass; a loop must contain one of them.
 WAITING_TYPES = frozenset({"wait", "wait_for_event"})
+#: How long after an email its journey's goal event is credited to it, unless the
+#: document says otherwise: most purchases an email prompts follow within days,
+#: and a longer window credits emails with purchases that would have happened anyway.
+DEFAULT_ATTRIBUTION_WINDOW = timedelta(days=5)
 
 _validator = Draft202012Validator(JOURNEY_SHAPE_SCHEMA)
 
@@ -162,6 +166,8 @@ class Journey:
     reentry: str = "never"
     reentry_days: int | None = None
     goal: EventMatch | None = None
+    #: A goal event this long after an email counts as that email's conversion.
+    attribution_window: timedelta = DEFAULT_ATTRIBUTION_WINDOW
     #: None: the site-wide setting applies.
     frequency_cap: FrequencyCap | None = None
     #: None: the site-wide setting; QuietHours(start == end) disables them.
@@ -314,6 +320,9 @@ def parse_journey(document: Any) -> Journey:
         else None
     )
     goal = parsed("goal", _event_match, document["goal"]) if "goal" in document else None
+    window = document.get("attribution_window")
+    if window is not None and "goal" not in document:
+        problems.append("attribution_window: only a journey with a goal has conversions to credit")
     reentry = document.get("reentry", "never")
     problems += _graph_problems(document["start"], document["steps"])
     if problems:
@@ -334,6 +343,9 @@ def parse_journey(document: Any) -> Journey:
         reentry="after_days" if isinstance(reentry, dict) else reentry,
         reentry_days=reentry["after_days"] if isinstance(reentry, dict) else None,
         goal=goal,
+        attribution_window=(
+            parse_duration(window) if window is not None else DEFAULT_ATTRIBUTION_WINDOW
+        ),
         frequency_cap=FrequencyCap(cap.get("per_day"), cap.get("per_week")) if cap else None,
         quiet_hours=(
             None

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from campaigns.analysis.attribution import GoalEvent, conversions_attribute
 from campaigns.selectors import send_times
 from campaigns.services import DeliveryRequest, deliveries_queue
 from config.db import bulk_set
@@ -107,7 +108,14 @@ def route_activity(*, now: datetime, limit: int = ROUTE_BATCH) -> TickReport:
     lives = live_journeys()
     events = list(
         _claim(Event.objects.filter(routed_at__isnull=True).order_by("id")).only(
-            "id", "customer_id", "name", "properties", "value", "occurred_at", "received_at"
+            "id",
+            "customer_id",
+            "name",
+            "properties",
+            "value",
+            "currency",
+            "occurred_at",
+            "received_at",
         )[:limit]
     )
     changes = list(
@@ -137,6 +145,7 @@ def route_activity(*, now: datetime, limit: int = ROUTE_BATCH) -> TickReport:
         report.enrolled += enroll_candidates(live, candidates, now=now)
 
     _wake_waiting(lives, events, now)
+    conversions_attribute(events=_goal_events(lives, events, now), at=now)
     Event.objects.filter(pk__in=[e.pk for e in events]).update(routed_at=now)
     StageChange.objects.filter(pk__in=[c.pk for c in changes]).update(routed_at=now)
     report.routed = len(events) + len(changes)
@@ -156,6 +165,33 @@ def _wake_waiting(lives: list[Live], events: list[Event], now: datetime) -> None
             status=Enrollment.Status.ACTIVE,
             due_at__gt=now,
         ).update(due_at=now)
+
+
+def _goal_events(lives: list[Live], events: list[Event], now: datetime) -> list[GoalEvent]:
+    """The batch's events that are some live journey's goal, for attribution."""
+    goals = [
+        (live.spec.key, live.spec.goal, live.spec.attribution_window)
+        for live in lives
+        if live.spec.goal is not None
+    ]
+    if not goals:
+        return []
+    found = []
+    for event in events:
+        fact = _fact(event)
+        windows = {key: window for key, goal, window in goals if event_matches(goal, fact, now=now)}
+        if windows:
+            found.append(
+                GoalEvent(
+                    event_id=event.id,
+                    customer_id=event.customer_id,
+                    occurred_at=event.occurred_at,
+                    value=event.value,
+                    currency=event.currency,
+                    windows=windows,
+                )
+            )
+    return found
 
 
 # --- Segment and date triggers ---------------------------------------------

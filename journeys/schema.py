@@ -135,6 +135,10 @@ JOURNEY_JSON_SCHEMA = {
             "properties": {"event": {"type": "string"}, "where": _WHERE},
             "additionalProperties": False,
         },
+        "attribution_window": {
+            **_DURATION,
+            "description": "how long after an email a goal event is credited to it; default 5d",
+        },
         "frequency_cap": {
             "type": "object",
             "properties": {
