@@ -30,6 +30,8 @@ FULL = {
     "warmup": 8,
     "engine_customers": 1_000_000,
     "engine_due": 100_000,
+    "delivery_deliveries": 100_000,
+    "delivery_rounds": 3,
 }
 QUICK = {
     "customers": 2_000,
@@ -37,6 +39,8 @@ QUICK = {
     "warmup": 4,
     "engine_customers": 20_000,
     "engine_due": 5_000,
+    "delivery_deliveries": 2_000,
+    "delivery_rounds": 1,
 }
 
 #: The issues' targets for the engine, in seconds (at the full sizes).
@@ -114,7 +118,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--database", default="ladder_bench", help="dropped and recreated (ladder_bench)"
     )
     parser.add_argument(
-        "--scenarios", default="ingest,engine", help="comma-separated: ingest, engine (both)"
+        "--scenarios",
+        default="ingest,engine",
+        help="comma-separated: ingest, engine, delivery (ingest,engine)",
     )
     parser.add_argument(
         "--engine-customers",
@@ -129,9 +135,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--engine-workers", type=_positive, default=2, help="Celery workers advancing (2)"
     )
+    parser.add_argument(
+        "--delivery-deliveries",
+        type=_positive,
+        help=f"queued deliveries each Ladder delivery run sends ({FULL['delivery_deliveries']:,})",
+    )
+    parser.add_argument(
+        "--delivery-rounds",
+        type=_positive,
+        help=f"interleaved rounds of the delivery paths ({FULL['delivery_rounds']})",
+    )
+    parser.add_argument(
+        "--delivery-paths",
+        default="batch,per-message,naive,post-office,embedded",
+        help="delivery paths, in round order (all five)",
+    )
     args = parser.parse_args(argv)
     args.scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
-    unknown = set(args.scenarios) - {"ingest", "engine"}
+    unknown = set(args.scenarios) - {"ingest", "engine", "delivery"}
     if unknown:
         parser.error(f"--scenarios: unknown {', '.join(sorted(unknown))}")
     if args.batch > MAX_BATCH:
@@ -151,6 +172,8 @@ def main(argv: list[str]) -> int:
         results.append(ingest_run(args))
     if "engine" in args.scenarios:
         results.append(engine_run(args))
+    if "delivery" in args.scenarios:
+        results.append(delivery_run(args))
     print(f"\nReproduce: {command}")
 
     report = {
@@ -241,6 +264,31 @@ def engine_run(args: argparse.Namespace) -> dict[str, Any]:
             seconds = result[name]["seconds"]
             verdict = "met" if seconds <= limit else f"MISSED by {seconds - limit:.1f} s"
             print(f"  target {name} ≤ {limit} s: {verdict}")
+    return result
+
+
+def delivery_run(args: argparse.Namespace) -> dict[str, Any]:
+    """The delivery scenario, in a process of its own like the engine's (it starts
+    workers, a sink and SQLite runs of its own; see bench/delivery.py). Its
+    progress goes to stderr as it runs; its table and JSON come back on stdout."""
+    deliveries = str(args.delivery_deliveries)
+    command = [
+        sys.executable, "-m", "bench.delivery", "--json-line",
+        "--customers", deliveries, "--deliveries", deliveries, "--embedded", deliveries,
+        "--rounds", str(args.delivery_rounds), "--paths", args.delivery_paths,
+        "--server-url", args.server_url,
+    ]  # fmt: skip
+    if args.quick:
+        command.append("--quick")  # the naive and post-office subsets' quick sizes
+    output = subprocess.run(
+        command, cwd=ingest.ROOT, stdout=subprocess.PIPE, text=True, check=False
+    )
+    lines = output.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"scenario": "delivery", "complete": False, "error": output.stdout[-4000:]}
+    print("\n".join(line for line in lines[:-1] if not line.startswith("Reproduce:")))
     return result
 
 
