@@ -4,6 +4,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
+from django.db.models import Count, QuerySet
+
 from campaigns.models import Delivery, Message
 
 #: Deliveries that count towards a frequency cap: everything that was or may be sent.
@@ -45,3 +47,16 @@ def send_times(
 def message_keys() -> set[str]:
     """Keys of messages that can be sent: they have at least one variant."""
     return set(Message.objects.filter(variants__isnull=False).values_list("key", flat=True))
+
+
+def email_counts() -> QuerySet:
+    """Per customer: emails sent and not bounced, and how many of them a person
+    opened and clicked (``opened_at`` and ``clicked_at`` are never set by
+    machines). The ladder's open and click rates read this
+    (``customers.lifecycle.mail``)."""
+    return (
+        Delivery.objects.filter(sent_at__isnull=False, bounced_at__isnull=True)
+        .order_by()
+        .values("customer_id")
+        .annotate(sent=Count("pk"), opened=Count("opened_at"), clicked=Count("clicked_at"))
+    )

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -137,10 +138,17 @@ CELERY_TIMEZONE = "UTC"
 #: The journey engine's heartbeat; each tick routes new activity and advances
 #: what is due. Incoming events also kick the engine at once.
 LADDER_ENGINE_TICK_SECONDS = env.int("LADDER_ENGINE_TICK_SECONDS", default=30)
+#: The lifecycle sweep's hour, UTC (docs/lifecycle.md): engagement decays and
+#: customers lapse without any event, so every customer is recomputed once a day.
+LADDER_SWEEP_HOUR = env.int("LADDER_SWEEP_HOUR", default=3)
 CELERY_BEAT_SCHEDULE = {
     "journey-engine-tick": {
         "task": "journeys.tasks.engine_tick",
         "schedule": float(LADDER_ENGINE_TICK_SECONDS),
+    },
+    "lifecycle-sweep": {
+        "task": "customers.tasks.lifecycle_sweep",
+        "schedule": crontab(hour=LADDER_SWEEP_HOUR, minute=15),
     },
 }
 
@@ -156,6 +164,20 @@ LADDER_FREQUENCY_CAP_PER_DAY = env.int("LADDER_FREQUENCY_CAP_PER_DAY", default=2
 LADDER_FREQUENCY_CAP_PER_WEEK = env.int("LADDER_FREQUENCY_CAP_PER_WEEK", default=6) or None
 #: No marketing email in these local hours of the customer ("21:00-08:00"; empty disables).
 LADDER_QUIET_HOURS = env.str("LADDER_QUIET_HOURS", default="21:00-08:00")
+
+# --- Lifecycle: the ladder, engagement, CLV (docs/lifecycle.md) -------------
+
+#: A buyer with no purchase for this many days is lapsed (Customer.lapsed_at).
+LADDER_LAPSE_DAYS = env.int("LADDER_LAPSE_DAYS", default=180)
+#: Engagement points (opens, clicks, purchases) halve every this many days.
+LADDER_ENGAGEMENT_HALF_LIFE_DAYS = env.float("LADDER_ENGAGEMENT_HALF_LIFE_DAYS", default=30.0)
+#: Expected customer lifespan in years, for CLV. Empty: estimated every night
+#: from the population's churn (1 / annual churn).
+LADDER_CLV_LIFESPAN_YEARS = env.float("LADDER_CLV_LIFESPAN_YEARS", default=0.0) or None
+#: Customers the nightly sweep recomputes per transaction.
+LADDER_SWEEP_CHUNK = env.int("LADDER_SWEEP_CHUNK", default=10_000)
+#: Connections the sweep works on side by side (PostgreSQL; one per core is right).
+LADDER_SWEEP_PARALLELISM = env.int("LADDER_SWEEP_PARALLELISM", default=2)
 
 # --- Email ------------------------------------------------------------------
 

@@ -1,17 +1,23 @@
-"""Admin for customers, consent topics, suppressions and API keys."""
+"""Admin for customers, the loyalty ladder, consent topics, suppressions and API keys."""
+
+import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Case, Count, IntegerField, OuterRef, QuerySet, Subquery, Value, When
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from config import clock
 from customers.models import (
     ApiKey,
+    ChurnEstimate,
     ConsentRecord,
     ConsentStatus,
     Customer,
     Event,
+    LadderRule,
+    Stage,
     StageChange,
     Suppression,
     SuppressionReason,
@@ -96,38 +102,48 @@ class ConsentFilter(admin.SimpleListFilter):
         return queryset.filter(consents__topic__key=topic, consents__status=status)
 
 
+class LapsedFilter(admin.SimpleListFilter):
+    """Buyers with no purchase for LADDER_LAPSE_DAYS, the win-back audience."""
+
+    title = "lapsed"
+    parameter_name = "lapsed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Lapsed"), ("no", "Not lapsed")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(lapsed_at__isnull=self.value() == "no")
+        return queryset
+
+
+#: Metrics the feedback loop keeps (docs/lifecycle.md); shown, never typed in.
+METRICS = (
+    "orders_count",
+    "revenue",
+    "first_purchase_at",
+    "last_purchase_at",
+    "lapsed_at",
+    "last_open_at",
+    "last_click_at",
+    "open_rate",
+    "click_rate",
+    "engagement_score",
+    "clv",
+)
+
+
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     list_display = ("__str__", "full_name", "stage", "orders_count", "revenue", "created_at")
-    list_filter = ("stage", ConsentFilter, "created_at")
+    list_filter = ("stage", LapsedFilter, ConsentFilter, "created_at")
     search_fields = ("email", "external_id", "first_name", "last_name")
-    readonly_fields = (
-        "stage_changed_at",
-        "orders_count",
-        "revenue",
-        "last_purchase_at",
-        "engagement_score",
-        "clv",
-        "created_at",
-        "updated_at",
-        "erased_at",
-    )
+    readonly_fields = ("stage_changed_at", *METRICS, "created_at", "updated_at", "erased_at")
     fieldsets = (
         (None, {"fields": ("email", "external_id", "first_name", "last_name")}),
         ("Preferences", {"fields": ("locale", "time_zone", "attributes")}),
         ("Lifecycle", {"fields": ("stage", "stage_changed_at")}),
-        (
-            "Metrics",
-            {
-                "fields": (
-                    "orders_count",
-                    "revenue",
-                    "last_purchase_at",
-                    "engagement_score",
-                    "clv",
-                )
-            },
-        ),
+        ("Metrics", {"fields": METRICS}),
         ("Record", {"fields": ("created_at", "updated_at", "erased_at")}),
     )
     inlines = (ConsentRecordInline, StageChangeInline, EventInline)
@@ -143,6 +159,94 @@ class CustomerAdmin(admin.ModelAdmin):
             stage_set(customer=obj, stage=new_stage, cause=f"set in admin by {request.user}")
         else:
             super().save_model(request, obj, form, change)
+
+
+class RuleField(forms.JSONField):
+    """A rule as indented JSON: a marketer reads and edits it as a block, not a line."""
+
+    def prepare_value(self, value):
+        if isinstance(value, str):  # what was typed, when the form comes back with errors
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+class LadderRuleForm(forms.ModelForm):
+    rule = RuleField(
+        widget=forms.Textarea(attrs={"rows": 20, "cols": 90, "style": "font-family: monospace"}),
+        help_text=LadderRule._meta.get_field("rule").help_text,
+    )
+
+    class Meta:
+        model = LadderRule
+        fields = ("rule", "description")
+
+
+@admin.register(LadderRule)
+class LadderRuleAdmin(admin.ModelAdmin):
+    """The ladder: one rule per stage, edited here, checked on save (``LadderRule.clean``).
+
+    Stages are fixed (the rule language orders them), so rows are neither
+    added nor deleted; a stage nobody should reach gets ``{"any": []}``.
+    """
+
+    form = LadderRuleForm
+    list_display = ("stage", "description", "customers", "updated_at")
+    list_display_links = ("stage",)
+    readonly_fields = ("stage", "updated_at")
+    fields = ("stage", "rule", "description", "updated_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        on_stage = (
+            Customer.objects.filter(stage=OuterRef("stage"))
+            .order_by()
+            .values("stage")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        ladder_order = Case(
+            *(When(stage=stage, then=Value(n)) for n, stage in enumerate(Stage.values)),
+            output_field=IntegerField(),
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(position=ladder_order, on_stage=Subquery(on_stage))
+            .order_by("position")
+        )
+
+    @admin.display(description="customers on this stage")
+    def customers(self, obj: LadderRule) -> int:
+        return obj.on_stage or 0
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        obj.updated_at = clock.now()
+        super().save_model(request, obj, form, change)
+        messages.info(
+            request,
+            f"The {obj.get_stage_display()} rule applies to each customer at their next "
+            "relevant event, and to everyone at the nightly sweep "
+            "(python manage.py sweep_lifecycle runs it now).",
+        )
+
+
+@admin.register(ChurnEstimate)
+class ChurnEstimateAdmin(admin.ModelAdmin):
+    """What each nightly sweep measured: the lifespan behind every CLV."""
+
+    list_display = ("measured_at", "cohort", "churned", "lifespan_years")
+    readonly_fields = list_display
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
 
 
 @admin.register(Topic)

@@ -61,8 +61,21 @@ class Customer(models.Model):
     orders_count = models.PositiveIntegerField(default=0)
     revenue = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     last_purchase_at = models.DateTimeField(null=True, blank=True)
+    #: Recency-weighted human opens, clicks and purchases (docs/lifecycle.md).
     engagement_score = models.FloatField(default=0)
     clv = models.DecimalField("CLV", max_digits=14, decimal_places=2, default=0)
+    #: CLV's purchase frequency is measured from here.
+    first_purchase_at = models.DateTimeField(null=True, blank=True)
+    #: Newest open and click by a person (machine opens and clicks never count).
+    last_open_at = models.DateTimeField(null=True, blank=True)
+    last_click_at = models.DateTimeField(null=True, blank=True)
+    #: Emails opened / clicked by a person per email sent and not bounced;
+    #: NULL until an email was sent, so "rarely opens" never means "never mailed".
+    open_rate = models.FloatField(null=True, blank=True)
+    click_rate = models.FloatField(null=True, blank=True)
+    #: When a buyer became lapsed (LADDER_LAPSE_DAYS without a purchase); NULL
+    #: while they buy, and for those who never bought.
+    lapsed_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(default=clock.now, editable=False)
     updated_at = models.DateTimeField(default=clock.now)
@@ -298,3 +311,63 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class LadderRule(models.Model):
+    """The rule that puts a customer on one stage of the loyalty ladder.
+
+    One row per stage above suspect, which is the floor: a customer stands on
+    the highest stage whose rule they match, and on suspect when they match
+    none (docs/lifecycle.md). The order is the ``Stage`` order, not data: the
+    rule language compares stages by it. Rules are edited in the admin and
+    checked by ``clean`` with the rule language's parser.
+    """
+
+    stage = models.CharField(max_length=16, choices=Stage.choices, unique=True, editable=False)
+    rule = models.JSONField(
+        help_text="A rule of the rule language (docs/rules.md). Customers who match it, and "
+        "no rule of a higher stage, stand on this stage."
+    )
+    description = models.TextField(blank=True, default="", help_text="The rule in words.")
+    updated_at = models.DateTimeField(default=clock.now, editable=False)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(stage=Stage.SUSPECT), name="ladderrule_not_the_floor"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.get_stage_display()
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from customers.lifecycle.ladder import rule_check
+
+        try:
+            rule_check(self.rule)
+        except ValidationError as exc:
+            raise ValidationError({"rule": exc.messages}) from None
+
+
+class ChurnEstimate(models.Model):
+    """The population's annual churn, measured at the start of each nightly sweep.
+
+    CLV's expected lifespan is 1 / churn when ``LADDER_CLV_LIFESPAN_YEARS`` is
+    not set. Rows are kept, one per sweep, so churn can be followed over time.
+    """
+
+    measured_at = models.DateTimeField(default=clock.now)
+    #: Customers who were buying a year ago: first purchase over a year ago and
+    #: a purchase within the last two years.
+    cohort = models.PositiveIntegerField()
+    #: Of those, customers with no purchase in the last year.
+    churned = models.PositiveIntegerField()
+    #: The lifespan CLV used: 1 / (churned / cohort) within limits, or the
+    #: fallback while the cohort is too small to tell.
+    lifespan_years = models.FloatField()
+
+    def __str__(self) -> str:
+        return f"{self.lifespan_years:.2f} years ({self.churned}/{self.cohort} churned)"

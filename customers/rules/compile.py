@@ -69,21 +69,27 @@ SOME = (frozenset({("gte", 1)}), frozenset({("gt", 0)}))
 NONE = (frozenset({("eq", 0)}), frozenset({("lt", 1)}), frozenset({("lte", 0)}))
 
 
-def rule_q(rule: Rule, *, now: datetime) -> Q:
-    """A condition for ``Customer.objects.filter()`` selecting whom ``rule`` matches at ``now``."""
+def rule_q(rule: Rule, *, now: datetime, scope: Q | None = None) -> Q:
+    """A condition for ``Customer.objects.filter()`` selecting whom ``rule`` matches at ``now``.
+
+    ``scope``, a condition on ``customer_id``, promises that only those
+    customers will be asked about: their events and consents are then all the
+    subqueries read. PostgreSQL may answer an EXISTS by hashing every row it
+    could match; told this, it hashes one batch's rows instead of the table's.
+    """
     if timezone.is_naive(now):
         raise ValueError("rules are compiled for an aware datetime")
-    return _q(rule, now)
+    return _q(rule, now, scope or Q())
 
 
-def _q(rule: Rule, now: datetime) -> Q:
+def _q(rule: Rule, now: datetime, scope: Q) -> Q:
     match rule:
         case AllOf(rules=rules):
-            return _combined(operator.and_, [_q(r, now) for r in rules], EVERYONE)
+            return _combined(operator.and_, [_q(r, now, scope) for r in rules], EVERYONE)
         case AnyOf(rules=rules):
-            return _combined(operator.or_, [_q(r, now) for r in rules], NO_ONE)
+            return _combined(operator.or_, [_q(r, now, scope) for r in rules], NO_ONE)
         case Not(rule=inner):
-            return ~_q(inner, now)
+            return ~_q(inner, now, scope)
         case FieldTest():
             return _field_q(rule, now)
         case AttributeTest(test=test):
@@ -96,12 +102,12 @@ def _q(rule: Rule, now: datetime) -> Q:
                 conditions.append(Q(stage_changed_at__gte=now - timedelta(days=within)))
             return _combined(operator.and_, conditions, EVERYONE)
         case ConsentTest(topic=topic, status=status):
-            consents = Consent.objects.filter(customer=OuterRef("pk"), topic__key=topic)
+            consents = Consent.objects.filter(scope, customer=OuterRef("pk"), topic__key=topic)
             if status == "none":
                 return ~Q(Exists(consents))
             return Q(Exists(consents.filter(status=status)))
         case EventTest():
-            return _event_q(rule, now)
+            return _event_q(rule, now, scope)
         case DaysSinceLastPurchase(bounds=bounds):
             conditions = [_days_since_q(op, n, now) for op, n in bounds]
             return Q(last_purchase_at__isnull=False) & _combined(
@@ -140,8 +146,8 @@ def _field_q(test: FieldTest, now: datetime) -> Q:
     return q
 
 
-def _event_q(test: EventTest, now: datetime) -> Q:
-    events = Event.objects.filter(customer=OuterRef("pk"), name=test.name)
+def _event_q(test: EventTest, now: datetime, scope: Q) -> Q:
+    events = Event.objects.filter(scope, customer=OuterRef("pk"), name=test.name)
     if test.within_days is not None:
         events = events.filter(occurred_at__gte=now - timedelta(days=test.within_days))
     for where in test.where:

@@ -45,9 +45,25 @@ FIELD_KINDS = {
     "engagement_score": Kind.FLOAT,
     "clv": Kind.MONEY,
     "created_at": Kind.DATETIME,
+    "last_open_at": Kind.DATETIME,
+    "last_click_at": Kind.DATETIME,
+    "open_rate": Kind.FLOAT,
+    "click_rate": Kind.FLOAT,
+    "lapsed_at": Kind.DATETIME,
 }
 #: Customer fields that may be NULL (every other one always has a value).
-NULLABLE_FIELDS = frozenset({"email", "external_id", "last_purchase_at"})
+NULLABLE_FIELDS = frozenset(
+    {
+        "email",
+        "external_id",
+        "last_purchase_at",
+        "last_open_at",
+        "last_click_at",
+        "open_rate",
+        "click_rate",
+        "lapsed_at",
+    }
+)
 #: ``field`` values starting with this name a path into ``Customer.attributes``.
 ATTRIBUTES_PREFIX = "attributes."
 

@@ -16,6 +16,7 @@ from django.core import signing
 from django.db import transaction
 
 from config import clock
+from customers.lifecycle.ladder import CONSENT_CHANGE
 from customers.models import (
     Consent,
     ConsentRecord,
@@ -24,6 +25,7 @@ from customers.models import (
     Customer,
     Topic,
 )
+from customers.services.lifecycle import lifecycle_activity_recorded
 
 #: Salt of the double opt-in link signature; other links use other salts.
 CONFIRM_SALT = "ladder.consent.confirm"
@@ -106,6 +108,8 @@ def consents_record(*, changes: Sequence[ConsentChange], at: datetime | None = N
         update_fields=["status", "text_version", "updated_at"],
     )
     ConsentRecord.objects.bulk_create(records)
+    # Consent can move a customer on the ladder (prospect), after this commits.
+    lifecycle_activity_recorded(activity=[(r.customer_id, CONSENT_CHANGE) for r in records])
     return len(records)
 
 

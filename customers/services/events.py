@@ -13,6 +13,7 @@ from config import clock
 from config.db import bulk_insert
 from customers.errors import FieldError, InvalidInput
 from customers.models import Customer, Event
+from customers.services.lifecycle import lifecycle_activity_recorded
 from customers.signals import activity_recorded, event_names_listened
 
 
@@ -125,6 +126,8 @@ def events_record(
             )
         )
     _insert(rows)
+    # The feedback loop: metrics and stage follow, after this commits.
+    lifecycle_activity_recorded(activity=[(row[0], row[1]) for row in rows])
     to_route = {row[0] for row in rows if row[-1] is None}
     if to_route:
         activity_recorded.send(sender=Event, kind="event", customer_ids=to_route)

@@ -32,6 +32,8 @@ HUGE_FLOATS = (1e300, 1.152921504606847e18)
 HUGE_NUMBERS = (2**60 + 1, -(2**62), *HUGE_FLOATS)
 MONEY = tuple(Decimal(m) for m in ("0", "0.01", "0.10", "0.20", "0.30", "1", "19.99", "-5"))
 SCORES = (0.0, 0.5, 1.0, 2.5, -1.0, 1e-9)
+#: Open and click rates: shares from 0 to 1.
+RATES = (0.0, 0.25, 0.5, 1.0)
 #: Paths rules look at: keys most customers have, a non-ASCII key, a key that
 #: looks like an array index, and paths through arrays and scalars (never found).
 PATHS = ("a", "a", "b", "tags", "address.city", "address.0", "ä", "0", "a.city", "tags.0")
@@ -122,6 +124,11 @@ def customers(draw, huge: bool = False) -> CustomerSpec:
         "engagement_score": draw(st.sampled_from(SCORES)),
         "clv": draw(st.sampled_from(MONEY)),
         "created_at": draw(moments()),
+        "last_open_at": draw(st.one_of(st.none(), moments())),
+        "last_click_at": draw(st.one_of(st.none(), moments())),
+        "open_rate": draw(st.one_of(st.none(), st.sampled_from(RATES))),
+        "click_rate": draw(st.one_of(st.none(), st.sampled_from(RATES))),
+        "lapsed_at": draw(st.one_of(st.none(), moments())),
     }
     consents = draw(
         st.dictionaries(
