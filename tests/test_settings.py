@@ -90,7 +90,8 @@ def test_anymail_settings_from_the_environment_get_their_types(tmp_path):
     code = (
         "import django; django.setup(); from django.conf import settings; "
         "print(repr(settings.ANYMAIL['REQUESTS_TIMEOUT']), "
-        "repr(settings.ANYMAIL['POSTMARK_USE_BULK_API']), repr(settings.ANYMAIL['POSTMARK_SERVER_TOKEN']))"
+        "repr(settings.ANYMAIL['POSTMARK_USE_BULK_API']), "
+        "repr(settings.ANYMAIL['POSTMARK_SERVER_TOKEN']))"
     )
     env = {
         **os.environ,
