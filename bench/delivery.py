@@ -53,7 +53,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from email.utils import parseaddr
@@ -597,7 +597,6 @@ class Bench:
     sink_pid: int
     logs: Path
     workdir: Path
-    expected_cache: dict[int, dict[int, Expected]] = field(default_factory=dict)
 
     def env(self, path: str) -> dict[str, str]:
         """The environment of a path's worker processes."""
