@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.db.models import Count, QuerySet
 
+from campaigns.message_format import MessageSpec, VariantSpec
 from campaigns.models import Delivery, Message
 
 #: Deliveries that count towards a frequency cap: everything that was or may be sent.
@@ -47,6 +48,41 @@ def send_times(
 def message_keys() -> set[str]:
     """Keys of messages that can be sent: they have at least one variant."""
     return set(Message.objects.filter(variants__isnull=False).values_list("key", flat=True))
+
+
+def message_spec(key: str) -> MessageSpec | None:
+    """A stored message as a message file describes it (``message_toml`` writes it)."""
+    message = Message.objects.select_related("topic").prefetch_related("variants")
+    message = message.filter(key=key).first()
+    if message is None:
+        return None
+    return MessageSpec(
+        key=message.key,
+        name=message.name,
+        topic=message.topic.key,
+        sender=message.sender,
+        reply_to=message.reply_to,
+        variants=tuple(
+            VariantSpec(v.key, v.weight, v.subject, v.preheader, v.html_body, v.text_body)
+            for v in message.variants.all()
+        ),
+    )
+
+
+def variants_sent(message_keys: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Message key -> variant key -> emails queued with it, for those messages:
+    a variant with emails cannot be deleted (they, their clicks and their A/B
+    results refer to it)."""
+    found: dict[str, dict[str, int]] = defaultdict(dict)
+    rows = (
+        Delivery.objects.filter(message__key__in=list(message_keys))
+        .order_by()
+        .values_list("message__key", "variant__key")
+        .annotate(n=Count("pk"))
+    )
+    for message_key, variant_key, n in rows:
+        found[message_key][variant_key] = n
+    return found
 
 
 def email_counts() -> QuerySet:

@@ -7,9 +7,12 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import F
 
-from campaigns.models import Delivery, Message
+from campaigns.message_format import MessageInvalid, MessageSpec, message_reference_errors
+from campaigns.models import Delivery, Message, Variant
+from campaigns.selectors import variants_sent
 from config.db import bulk_insert
 from customers.bucketing import pick
+from customers.models import Topic
 
 
 @dataclass(frozen=True)
@@ -96,4 +99,96 @@ def deliveries_resolve_unknown(*, ids: Sequence[int], sent: bool, at: datetime) 
         lease_until=None,
         error="queued again by hand after it was unknown",
         updated_at=at,
+    )
+
+
+@dataclass(frozen=True)
+class MessageSaved:
+    message: Message
+    created: bool
+    #: The message's own fields changed (name, topic, sender, reply-to).
+    changed: bool
+    #: Variant keys created, updated (something changed) and deleted.
+    variants_created: tuple[str, ...]
+    variants_updated: tuple[str, ...]
+    variants_deleted: tuple[str, ...]
+
+    @property
+    def unchanged(self) -> bool:
+        return not (
+            self.created
+            or self.changed
+            or self.variants_created
+            or self.variants_updated
+            or self.variants_deleted
+        )
+
+
+#: Variant fields a message file sets (the same names on the model and the spec).
+VARIANT_FIELDS = ("weight", "subject", "preheader", "html_body", "text_body")
+
+
+@transaction.atomic
+def messages_save(*, specs: Sequence[MessageSpec], at: datetime) -> list[MessageSaved]:
+    """Create or update messages and their variants from checked message files.
+
+    A message is matched by its key, a variant by its key within the message;
+    a variant the file no longer has is deleted, unless emails were sent with
+    it (``MessageInvalid``: the file must keep it, with weight 0 to stop it).
+    The checks that need the database run here, before the first write, so an
+    invalid file stores nothing, and neither does any other file of the call.
+    """
+    topics = {t.key: t for t in Topic.objects.all()}
+    sent = variants_sent(spec.key for spec in specs)
+    problems = [
+        f"{spec.key}: {problem}"
+        for spec in specs
+        for problem in message_reference_errors(spec, topics=set(topics), sent_variants=sent)
+    ]
+    if problems:
+        raise MessageInvalid(problems)
+    existing = {
+        m.key: m
+        for m in Message.objects.select_for_update()
+        .filter(key__in=[s.key for s in specs])
+        .prefetch_related("variants")
+    }
+    return [_message_save(spec, existing.get(spec.key), topics[spec.topic], at) for spec in specs]
+
+
+def _message_save(
+    spec: MessageSpec, message: Message | None, topic: Topic, at: datetime
+) -> MessageSaved:
+    created = message is None
+    stored = {} if message is None else {v.key: v for v in message.variants.all()}
+    message = message or Message(key=spec.key, created_at=at)
+    fields = {"name": spec.name, "topic_id": topic.pk, "sender": spec.sender}
+    fields["reply_to"] = spec.reply_to
+    changed = any(getattr(message, name) != value for name, value in fields.items())
+    if created or changed:
+        for name, value in fields.items():
+            setattr(message, name, value)
+        message.updated_at = at
+        message.save()
+    made, updated = [], []
+    for variant_spec in spec.variants:
+        values = {name: getattr(variant_spec, name) for name in VARIANT_FIELDS}
+        variant = stored.pop(variant_spec.key, None)
+        if variant is None:
+            Variant.objects.create(message=message, key=variant_spec.key, **values)
+            made.append(variant_spec.key)
+        elif any(getattr(variant, name) != value for name, value in values.items()):
+            for name, value in values.items():
+                setattr(variant, name, value)
+            variant.save(update_fields=list(values))
+            updated.append(variant_spec.key)
+    # Left over: variants the file dropped; message_reference_errors made sure none was sent.
+    Variant.objects.filter(pk__in=[v.pk for v in stored.values()]).delete()
+    return MessageSaved(
+        message,
+        created,
+        changed and not created,
+        tuple(made),
+        tuple(updated),
+        tuple(sorted(stored)),
     )
