@@ -4,27 +4,34 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What make demo and make run need; the full install (tests, lint) adds the dev tools.
+RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test test-postgres run lint format bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-## demo: migrate the embedded SQLite database, seed demo data, print a summary
-demo: $(STAMP)
-	$(BIN)/python manage.py migrate --no-input -v0
-	$(BIN)/python manage.py demo
+$(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP) $(RUNTIME_STAMP)
+
+## demo: a new embedded SQLite database, a demo store, thirty simulated days, a report (docs/demo.md)
+demo: $(RUNTIME_STAMP)
+	$(BIN)/python manage.py demo --fresh
 
 ## test: the whole suite (embedded default, or PostgreSQL + Redis when DATABASE_URL/CELERY_BROKER_URL are set)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
 ## run: admin + API on http://127.0.0.1:8000/, plus a Celery worker with beat when CELERY_BROKER_URL is set
-run: $(STAMP)
+run: $(RUNTIME_STAMP)
 	$(BIN)/python manage.py migrate --no-input -v0
 	@echo "Admin: http://127.0.0.1:8000/admin/  (after make demo: user admin, password ladder-demo)"
 	@echo "API docs: http://127.0.0.1:8000/api/v1/docs"
