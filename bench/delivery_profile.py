@@ -66,6 +66,7 @@ def instrument() -> None:
     import campaigns.rendering.links as render_links
     import campaigns.rendering.render as render
     from campaigns.dispatch import links, send
+    from config import mail
     from config.mail import EmlOutboxBackend
 
     patch(send, "deliveries_claim", "claim (lock, customers, consent, suppression, lease)")
@@ -87,7 +88,8 @@ def instrument() -> None:
     patch(render_links, "check_text", "  links: check_text")
     patch(links.BatchLinks, "register", "links: register")
     patch(links.BatchLinks, "fill", "links: fill placeholders")
-    patch(send, "email_message", "compose (EmailMultiAlternatives, headers)")
+    build = timed("compose (OutboundEmail: headers, Message-ID)", send.OutboundEmail.build.__func__)
+    send.OutboundEmail.build = classmethod(build)
     patch(send, "_hand_over", "hand over (UPDATE … SENDING)")
     patch(send, "_record", "record (bulk UPDATE of outcomes)")
     from anymail.backends.base import AnymailBaseBackend
@@ -97,6 +99,9 @@ def instrument() -> None:
     patch(AnymailBaseBackend, "send_messages", "backend: send_messages")
     patch(BatchBackend, "send_messages", "backend: send_messages")
     patch(EmlOutboxBackend, "send_messages", "backend: send_messages")
+    patch(BatchBackend, "send_outbound", "backend: send_outbound")
+    patch(EmlOutboxBackend, "send_outbound", "backend: send_outbound")
+    patch(mail, "alternative_email", "  MIME bytes (config.mime)")
     patch(requests.Session, "request", "  HTTP round trip (requests)")
     patch(EmailMessage, "message", "  MIME message build")
 
@@ -239,10 +244,10 @@ _ORDER = [
     "  text",
     "links",
     "compose",
-    "  MIME",
     "hand over",
     "backend",
     "  HTTP",
+    "  MIME",
     "record",
 ]
 

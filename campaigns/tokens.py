@@ -168,9 +168,18 @@ def click_url(delivery_id: int, link_id: int) -> str:
     return click_base(delivery_id) + str(link_id)
 
 
-def unsubscribe_url(delivery_id: int) -> str:
-    """The unsubscribe page, and the RFC 8058 one-click POST target."""
-    return _absolute("tracking:unsubscribe", token_make(Purpose.UNSUBSCRIBE, delivery_id))
+def unsubscribe_token(delivery_id: int) -> str:
+    """The token of a delivery's unsubscribe links (page, one-click POST, mailto)."""
+    return token_make(Purpose.UNSUBSCRIBE, delivery_id)
+
+
+def unsubscribe_url(delivery_id: int, *, token: str | None = None) -> str:
+    """The unsubscribe page, and the RFC 8058 one-click POST target.
+
+    ``token`` is :func:`unsubscribe_token` of the same delivery, when the
+    caller has it already (an email carries it three times).
+    """
+    return _absolute("tracking:unsubscribe", token or unsubscribe_token(delivery_id))
 
 
 def preferences_url(customer_id: int) -> str:
@@ -178,17 +187,19 @@ def preferences_url(customer_id: int) -> str:
     return _absolute("tracking:preferences", token_make(Purpose.PREFERENCES, customer_id))
 
 
-def unsubscribe_mailto(delivery_id: int) -> str:
+def unsubscribe_mailto(delivery_id: int, *, token: str | None = None) -> str:
     """The mailto: unsubscribe for clients without one-click; the inbound webhook
     reads the token back from the subject (docs/webhooks.md)."""
-    token = token_make(Purpose.UNSUBSCRIBE, delivery_id)
+    token = token or unsubscribe_token(delivery_id)
     return f"mailto:{settings.LADDER_UNSUBSCRIBE_MAILBOX}?subject=unsubscribe-{token}"
 
 
-def list_unsubscribe_headers(delivery_id: int) -> dict[str, str]:
+def list_unsubscribe_headers(delivery_id: int, *, token: str | None = None) -> dict[str, str]:
     """RFC 2369 List-Unsubscribe (https first, then mailto) and the RFC 8058
     one-click header, which every marketing email needs."""
-    https, mailto = unsubscribe_url(delivery_id), unsubscribe_mailto(delivery_id)
+    token = token or unsubscribe_token(delivery_id)
+    https = unsubscribe_url(delivery_id, token=token)
+    mailto = unsubscribe_mailto(delivery_id, token=token)
     return {
         "List-Unsubscribe": f"<{https}>, <{mailto}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
