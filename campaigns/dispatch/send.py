@@ -110,8 +110,8 @@ def _render(claim: Claim, links: BatchLinks) -> tuple[list[Outgoing], list]:
         message = claim.messages[delivery.message_id]
         variant = claim.variants[delivery.variant_id]
         try:
-            if message.pk not in senders:
-                senders[message.pk] = sender_for(message.sender)
+            if message.id not in senders:
+                senders[message.id] = sender_for(message.sender)
         except SenderNotVerified as exc:
             failures.append((delivery, Outcome(Kind.FAILED, str(exc))))
             continue
@@ -132,7 +132,7 @@ def _render(claim: Claim, links: BatchLinks) -> tuple[list[Outgoing], list]:
                 html=variant.html_body,
                 text=variant.text_body,
                 context=context,
-                track_link=links.tracker(delivery_id=delivery.id, variant_id=variant.pk),
+                track_link=links.tracker(delivery_id=delivery.id, variant_id=variant.id),
                 open_pixel_url=open_pixel_url(delivery.id),
                 unsubscribe_url=unsubscribe,
                 preferences_url=preferences,
@@ -152,7 +152,7 @@ def _render(claim: Claim, links: BatchLinks) -> tuple[list[Outgoing], list]:
         outbound = OutboundEmail.build(
             delivery_id=delivery.id,
             rendered=email,
-            sender=senders[message.pk],
+            sender=senders[message.id],
             reply_to=message.reply_to,
             to_email=customer["email"],
             to_name=customer["full_name"],
