@@ -5,6 +5,7 @@ message opens directly in any mail client and is what ``make demo`` leaves
 behind under ``var/outbox/``.
 """
 
+import os
 import uuid
 from email.utils import format_datetime
 from pathlib import Path
@@ -53,7 +54,8 @@ class EmlOutboxBackend(BaseEmailBackend):
         """
         self.outbox_dir.mkdir(parents=True, exist_ok=True)
         now = clock.now()
-        stamp, date = now.strftime("%Y%m%dT%H%M%S"), format_datetime(now)
+        folder, date = os.fspath(self.outbox_dir), format_datetime(now)
+        prefix = now.strftime("%Y%m%dT%H%M%S-")
         statuses = []
         for email in emails:
             data = alternative_email(
@@ -66,8 +68,9 @@ class EmlOutboxBackend(BaseEmailBackend):
                 reply_to=email.reply_to,
                 headers=email.headers.items(),
             )
-            name = f"{stamp}-{uuid.uuid4().hex}"
-            (self.outbox_dir / f"{name}.eml").write_bytes(data)
+            name = prefix + uuid.uuid4().hex
+            with open(os.path.join(folder, name + ".eml"), "wb") as file:
+                file.write(data)
             status = AnymailStatus()
             status.set_recipient_status(
                 {email.to_address: AnymailRecipientStatus(message_id=name, status="sent")}
