@@ -373,3 +373,27 @@ def test_rows_a_worker_claimed_but_never_reached_go_out_once_its_lease_ends():
     # The dead worker's lease is no longer on the row: it could not hand it over.
     assert _hand_over([row.pk], dead.lease_until, later) == set()
     assert _hand_over([row.pk], alive.lease_until, later) == {row.pk}
+
+
+def test_link_ids_are_remembered_only_once_their_batch_commits(django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    from campaigns.dispatch import links
+
+    variant = Message.objects.get(key="m").variants.first()
+    url = "https://shop.example.com/new-arrival"
+    with transaction.atomic():
+        batch = links.BatchLinks()
+        batch.tracker(delivery_id=1, variant_id=variant.pk)(url)
+        batch.register()
+        transaction.set_rollback(True)  # the batch failed after storing the link
+    assert (variant.pk, url) not in links._known
+
+    with django_capture_on_commit_callbacks(execute=True):
+        batch = links.BatchLinks()
+        tracked = batch.tracker(delivery_id=1, variant_id=variant.pk)(url)
+        batch.register()
+        filled = batch.fill(f'<a href="{tracked}">')
+    link = VariantLink.objects.get(variant=variant, url=url)
+    assert links._known[(variant.pk, url)] == link.pk
+    assert filled.endswith(f'/{link.pk}">')
