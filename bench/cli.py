@@ -15,12 +15,16 @@ from collections.abc import Callable
 from typing import Any
 
 
-def where_arguments(parser: argparse.ArgumentParser, *, database: str) -> None:
+def server_url_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--server-url",
         default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"),
         help="PostgreSQL server, no database (BENCH_POSTGRES_URL, else postgres@127.0.0.1:5432)",
     )
+
+
+def where_arguments(parser: argparse.ArgumentParser, *, database: str) -> None:
+    server_url_argument(parser)
     parser.add_argument("--database", default=database, help=f"dropped and recreated ({database})")
 
 
