@@ -69,7 +69,7 @@ QUICK = {
     "delivery_naive": 200,
     "delivery_post_office": 500,
     "delivery_rounds": 1,
-    "webhook_events": 400,
+    "webhook_events": 200,
     "webhook_rounds": 1,
     "ab_deliveries": 20_000,
     "ab_events": 60_000,

@@ -69,7 +69,7 @@ from bench.webhook_stream import Sent as SentEmail
 TRACKING_PATH = "/anymail/postmark/tracking/"
 #: Sizes of a full run and of the --quick smoke run; explicit flags win.
 FULL = {"events": 5_000, "rounds": 3}
-QUICK = {"events": 400, "rounds": 1}
+QUICK = {"events": 200, "rounds": 1}
 #: Deliveries whose Delivery record warms every worker up before the clock starts.
 WARMUP_DELIVERIES = 21
 MESSAGE_KEY = "bench-webhooks"
