@@ -127,9 +127,7 @@ def sent_emails() -> list[SentEmail]:
     from campaigns.models import Delivery, VariantLink
     from campaigns.tokens import click_url
 
-    first_link = {}
-    for variant_id, link_id in VariantLink.objects.order_by("-id").values_list("variant", "id"):
-        first_link[variant_id] = link_id
+    first_link = dict(VariantLink.objects.filter(url=LINKS[0]).values_list("variant", "id"))
     rows = Delivery.objects.order_by("id").values_list(
         "id", "customer__email", "provider_message_id", "variant_id"
     )

@@ -102,6 +102,12 @@ def test_a_failed_check_fails_the_run():
     assert built["scenarios"]["engine"]["checks"]["split_within_2_percent"] is False
 
 
+def test_a_process_that_failed_with_every_check_passed_still_fails():
+    built = _build({"sweep": samples.sweep() | {"exit_code": 1}})
+    assert built["scenarios"]["sweep"]["checks"]["exited_cleanly"] is False
+    assert built["passed"] is False
+
+
 def test_a_scenario_that_did_not_finish_fails_the_run_and_hides_no_other():
     results = samples.every() | {"delivery": {"error": "exited with 1 before printing its result"}}
     built = _build(results)
@@ -156,6 +162,8 @@ def test_the_docs_table_shows_every_figure_its_verdict_and_each_runs_memory():
         in section
     )
     assert "gunicorn workers (ladder) 99; gunicorn workers (anymail alone) 89" in section
+    # A rate measured while others used the machine says so.
+    assert "22,000 CPU µs/event; other load 60% |" in section
     assert "| sweep | 2026-12-03, abc, 2 CPUs | 1 passed |" in section
 
 
