@@ -61,7 +61,7 @@ FULL = {
 }
 QUICK = {
     "ingest_customers": 2_000,
-    "events": 20_000,
+    "events": 10_000,
     "warmup": 4,
     "customers": 20_000,
     "due": 5_000,
