@@ -395,6 +395,7 @@ def main(argv: list[str]) -> int:
             "scenario_seconds": seconds,
             "machine": info,
             "sizes": {key: getattr(args, key) for key in FULL},
+            "database_prefix": args.database_prefix,
         },
     )
     RESULTS_DIR.mkdir(exist_ok=True)
