@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-stamp
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test test-postgres run lint format bench clean
+.PHONY: demo test test-postgres run lint format bench bench-smoke clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,9 +48,13 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## bench: benchmarks against PostgreSQL (see docs/performance.md)
+## bench: every benchmark scenario at full size on PostgreSQL + Redis, one results file, the docs table (docs/performance.md; flags: make bench BENCH_ARGS="--scenarios webhooks")
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+## bench-smoke: every scenario at smoke size with all its checks (~2-3 min; .ci/run runs it)
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench --quick --no-docs $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

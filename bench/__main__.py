@@ -1,76 +1,99 @@
-"""``python -m bench``: run the benchmarks, print a table, keep the figures.
+"""``python -m bench`` (``make bench``): every scenario in one run, one results file.
 
-Each run also writes bench/results/<UTC timestamp>.json with the machine, the
-commit and the exact command, so a figure can be compared with a later one and
-reproduced. ``--quick`` is a smoke run small enough for CI.
+Each scenario runs in a process of its own on a PostgreSQL database of its own
+(``<prefix>_<scenario>``, dropped and recreated), so one that fails or hangs
+does not hide the others; each ends its output with its result as one JSON
+line. The run then writes ``bench/results/<UTC time>.json`` with every
+figure, its peer and ratio, the targets of issues #2-#5 and their verdicts,
+every correctness check, the peak memory of each worker process, and the
+machine and commit; and, for scenarios that ran at full size and passed,
+updates ``bench/latest.json`` and the generated table of docs/performance.md.
+
+A failed check, or a scenario that did not finish, makes the run exit 1. A
+missed target does not (it is a figure, reported with its gap); the table says
+by how much.
+
+    python -m bench                            # everything at full size (~25-30 min)
+    python -m bench --quick                    # every scenario at smoke size (CI)
+    python -m bench --scenarios webhooks,ingest --webhook-events 5000
 """
 
 import argparse
+import contextlib
 import json
 import os
 import platform
+import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
+from bench import report
+from bench.cli import server_url_argument
 
-from bench import ingest
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "bench" / "results"
+LATEST = ROOT / "bench" / "latest.json"
+DOCS = ROOT / "docs" / "performance.md"
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
-#: Sizes of a full run, and of the --quick smoke run; explicit flags win over both.
+#: Sizes of a full run and of the --quick smoke run; explicit flags win over both.
 FULL = {
-    "customers": 10_000,
+    "ingest_customers": 10_000,
     "events": 200_000,
     "warmup": 8,
-    "engine_customers": 1_000_000,
-    "engine_due": 100_000,
-    "delivery_deliveries": 100_000,
+    "customers": 1_000_000,
+    "due": 100_000,
+    "deliveries": 100_000,
+    "delivery_naive": 3_000,
+    "delivery_post_office": 10_000,
     "delivery_rounds": 3,
+    "webhook_events": 5_000,
+    "webhook_rounds": 3,
+    "ab_deliveries": 1_000_000,
+    "ab_events": 3_000_000,
 }
 QUICK = {
-    "customers": 2_000,
-    "events": 20_000,
+    "ingest_customers": 2_000,
+    "events": 10_000,
     "warmup": 4,
-    "engine_customers": 20_000,
-    "engine_due": 5_000,
-    "delivery_deliveries": 2_000,
+    "customers": 20_000,
+    "due": 5_000,
+    "deliveries": 1_000,
+    "delivery_naive": 200,
+    "delivery_post_office": 500,
     "delivery_rounds": 1,
+    "webhook_events": 200,
+    "webhook_rounds": 1,
+    "ab_deliveries": 20_000,
+    "ab_events": 60_000,
 }
-
-#: The issues' targets for the engine, in seconds (at the full sizes).
-ENGINE_TARGETS = {"activation": 60, "advancing": 20}
-
+#: scenario -> the sizes that make it "full size" (and its targets apply)
+SIZES = {
+    "ingest": ("ingest_customers", "events"),
+    "engine": ("customers", "due"),
+    "delivery": ("deliveries", "delivery_naive", "delivery_post_office", "delivery_rounds"),
+    "webhooks": ("webhook_events", "webhook_rounds"),
+    "ab_report": ("ab_deliveries", "ab_events"),
+    "sweep": ("customers",),
+}
 #: The API's limit (settings.LADDER_API_MAX_BATCH); read here without setting Django up.
 MAX_BATCH = 1000
-
-#: Share of the machine other processes may take before the figure is flagged as noisy.
-NOISY_LOAD = 0.1
-
-#: Table columns: heading -> key in a scenario's result (or its config).
-COLUMNS = {
-    "scenario": "scenario",
-    "events": "events",
-    "seconds": "seconds",
-    "events/s": "events_per_second",
-    "p50 ms": "batch_ms_p50",
-    "p99 ms": "batch_ms_p99",
-    "CPU µs/event": "cpu_us_per_event",
-    "batch": "batch",
-    "workers": "workers",
-    "class": "worker_class",
-    "clients": "clients",
-}
+DELIVERY_PATHS = ("batch", "per-message", "naive", "post-office", "embedded")
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:
     def parse(text: str) -> int:
-        value = int(text)
+        try:
+            value = int(text.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
         return value
@@ -81,254 +104,323 @@ def _at_least(minimum: int) -> Callable[[str], int]:
 _positive = _at_least(1)
 
 
+def _size(parser: argparse.ArgumentParser, name: str, help: str) -> None:
+    key = name.removeprefix("--").replace("-", "_")
+    parser.add_argument(
+        name,
+        type=_positive,
+        metavar="N",
+        help=f"{help} ({FULL[key]:,}; {QUICK[key]:,} with --quick)",
+    )
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Event ingestion through the HTTP API (gunicorn) into PostgreSQL.",
+        description="Run every benchmark scenario, each in a process and database of its own, "
+        "and write one results file.",
+        epilog="Sizes accept 1000000, 1_000_000 or 1,000,000. docs/performance.md says what "
+        "each scenario measures.",
     )
     parser.add_argument("--quick", action="store_true", help="smoke-run sizes, for CI")
     parser.add_argument(
-        "--customers", type=_positive, help=f"seeded customers ({FULL['customers']:,})"
-    )
-    parser.add_argument("--events", type=_positive, help=f"measured events ({FULL['events']:,})")
-    parser.add_argument(
-        "--warmup", type=_at_least(0), help=f"uncounted warm-up batches ({FULL['warmup']})"
-    )
-    parser.add_argument(
-        "--batch", type=_positive, default=1000, help="events per request, at most 1000 (1000)"
-    )
-    parser.add_argument("--clients", type=_positive, default=4, help="concurrent connections (4)")
-    parser.add_argument("--workers", type=_positive, default=3, help="gunicorn workers (3)")
-    parser.add_argument(
-        "--worker-class", choices=("sync", "gthread"), default="sync", help="gunicorn (sync)"
-    )
-    parser.add_argument(
-        "--threads", type=_positive, default=2, help="threads per gthread worker (2)"
-    )
-    parser.add_argument(
-        "--time-limit", type=float, default=600, help="seconds the measured phase may take (600)"
-    )
-    parser.add_argument("--seed", type=int, default=1, help="random seed for the events (1)")
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"),
-        help="PostgreSQL server, no database (BENCH_POSTGRES_URL or postgres@127.0.0.1:5432)",
-    )
-    parser.add_argument(
-        "--database", default="ladder_bench", help="dropped and recreated (ladder_bench)"
-    )
-    parser.add_argument(
         "--scenarios",
-        default="ingest,engine",
-        help="comma-separated: ingest, engine, delivery (ingest,engine)",
+        default=",".join(report.SCENARIOS),
+        help=f"comma-separated, run in this order ({','.join(report.SCENARIOS)})",
     )
-    parser.add_argument(
-        "--engine-customers",
-        type=_positive,
-        help=f"customers for the activation scenario ({FULL['engine_customers']:,})",
+    sizes = parser.add_argument_group("sizes")
+    _size(sizes, "--customers", "customers of the engine activation and of the stage sweep")
+    _size(sizes, "--due", "due enrollments the engine advances")
+    _size(sizes, "--deliveries", "queued deliveries each Ladder delivery path sends")
+    _size(sizes, "--delivery-naive", "deliveries the naive peer sends")
+    _size(sizes, "--delivery-post-office", "deliveries django-post-office sends")
+    _size(sizes, "--delivery-rounds", "interleaved rounds of the delivery paths")
+    _size(sizes, "--ingest-customers", "customers seeded for event ingestion")
+    _size(sizes, "--events", "events ingested through the HTTP API, in whole batches")
+    _size(sizes, "--webhook-events", "webhook posts per round, about")
+    _size(sizes, "--webhook-rounds", "interleaved rounds of Ladder and anymail alone")
+    _size(sizes, "--ab-deliveries", "deliveries ab_report reads")
+    _size(sizes, "--ab-events", "tracking events under those deliveries")
+
+    tuning = parser.add_argument_group("how the scenarios run")
+    tuning.add_argument(
+        "--warmup", type=_at_least(0), help="uncounted ingestion batches (8; 4 with --quick)"
     )
-    parser.add_argument(
-        "--engine-due",
-        type=_positive,
-        help=f"due enrollments to advance ({FULL['engine_due']:,})",
+    tuning.add_argument("--batch", type=_positive, default=MAX_BATCH, help="events per request")
+    tuning.add_argument(
+        "--clients", type=_positive, default=4, help="concurrent HTTP clients (ingest, webhooks)"
     )
-    parser.add_argument(
+    tuning.add_argument(
+        "--workers", type=_positive, default=3, help="gunicorn workers (ingest, webhooks)"
+    )
+    tuning.add_argument(
+        "--worker-class", choices=("sync", "gthread"), default="sync", help="gunicorn, ingest"
+    )
+    tuning.add_argument("--threads", type=_positive, default=2, help="per gthread worker")
+    tuning.add_argument(
         "--engine-workers", type=_positive, default=2, help="Celery workers advancing (2)"
     )
-    parser.add_argument(
-        "--delivery-deliveries",
-        type=_positive,
-        help=f"queued deliveries each Ladder delivery run sends ({FULL['delivery_deliveries']:,})",
-    )
-    parser.add_argument(
-        "--delivery-rounds",
-        type=_positive,
-        help=f"interleaved rounds of the delivery paths ({FULL['delivery_rounds']})",
-    )
-    parser.add_argument(
+    tuning.add_argument(
         "--delivery-paths",
-        default="batch,per-message,naive,post-office,embedded",
+        default=",".join(DELIVERY_PATHS),
         help="delivery paths, in round order (all five)",
     )
+    tuning.add_argument(
+        "--time-limit", type=float, default=600, help="seconds ingestion may send (600)"
+    )
+    tuning.add_argument("--seed", type=int, default=1, help="random seed (1)")
+
+    where = parser.add_argument_group("where")
+    server_url_argument(where)
+    where.add_argument(
+        "--database-prefix",
+        default=os.environ.get("BENCH_DATABASE_PREFIX", "ladder_bench"),
+        help="each scenario drops and recreates <prefix>_<scenario> (BENCH_DATABASE_PREFIX, "
+        "else ladder_bench)",
+    )
+    where.add_argument(
+        "--broker",
+        default=os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/14"),
+        help="Redis for the Celery workers (BENCH_BROKER_URL, else redis://127.0.0.1:6379/14)",
+    )
+    where.add_argument(
+        "--scenario-timeout",
+        type=_positive,
+        help="seconds a scenario may take before it is stopped (3,600; 600 with --quick)",
+    )
+    where.add_argument(
+        "--no-docs",
+        action="store_true",
+        help="do not update bench/latest.json and docs/performance.md",
+    )
+
     args = parser.parse_args(argv)
-    args.scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
-    unknown = set(args.scenarios) - {"ingest", "engine", "delivery"}
-    if unknown:
-        parser.error(f"--scenarios: unknown {', '.join(sorted(unknown))}")
+    args.scenarios = _names(parser, "--scenarios", args.scenarios, report.SCENARIOS)
+    args.delivery_paths = _names(parser, "--delivery-paths", args.delivery_paths, DELIVERY_PATHS)
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,40}", args.database_prefix):
+        parser.error(
+            f"--database-prefix: {args.database_prefix!r} is not a plain PostgreSQL name "
+            "(lower-case letters, digits and _, at most 41 characters)"
+        )
     if args.batch > MAX_BATCH:
         parser.error(f"--batch: the API takes at most {MAX_BATCH} events per request")
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:
             setattr(args, name, value)
+    if args.scenario_timeout is None:
+        args.scenario_timeout = 600 if args.quick else 3600
     return args
+
+
+def _names(parser: argparse.ArgumentParser, flag: str, text: str, known: tuple) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        parser.error(f"{flag}: unknown {', '.join(unknown)} (known: {', '.join(known)})")
+    if not names:
+        parser.error(f"{flag}: name at least one of {', '.join(known)}")
+    if len(set(names)) != len(names):
+        parser.error(f"{flag}: {', '.join(names)} names one twice")
+    return names
+
+
+def full_size(args: argparse.Namespace, scenario: str) -> bool:
+    """Whether ``scenario`` runs at least at the sizes its targets are set for."""
+    return all(getattr(args, key) >= FULL[key] for key in SIZES[scenario])
+
+
+def command(args: argparse.Namespace, scenario: str) -> list[str]:
+    """The child process that runs one scenario and ends with its JSON line."""
+    database = f"{args.database_prefix}_{scenario}"
+    where = ["--server-url", args.server_url, "--database", database]
+    logs = str(ROOT / "var" / "bench-logs" / scenario)
+    argv = {
+        "ingest": [
+            "--customers", args.ingest_customers, "--events", args.events,
+            "--warmup", args.warmup, "--batch", args.batch, "--clients", args.clients,
+            "--workers", args.workers, "--worker-class", args.worker_class,
+            "--threads", args.threads, "--time-limit", args.time_limit, "--seed", args.seed,
+        ],
+        "engine": [
+            "--customers", args.customers, "--due", args.due,
+            "--workers", args.engine_workers, "--broker", args.broker, "--logs", logs,
+        ],
+        "delivery": [
+            "--json-line",
+            # It seeds customers for the largest subset any path sends.
+            "--customers", max(args.deliveries, args.delivery_naive, args.delivery_post_office),
+            "--deliveries", args.deliveries,
+            "--embedded", args.deliveries, "--naive", args.delivery_naive,
+            "--post-office", args.delivery_post_office, "--rounds", args.delivery_rounds,
+            "--paths", ",".join(args.delivery_paths), "--seed", args.seed,
+            "--broker", args.broker, "--logs", logs,
+        ],
+        "webhooks": [
+            "--events", args.webhook_events, "--rounds", args.webhook_rounds,
+            "--clients", args.clients, "--workers", args.workers, "--seed", args.seed,
+        ],
+        "ab_report": [
+            "--json-line", "--deliveries", args.ab_deliveries, "--events", args.ab_events,
+            "--seed", args.seed,
+        ],
+        "sweep": ["--customers", args.customers, "--seed", args.seed],
+    }[scenario]  # fmt: skip
+    return [sys.executable, "-m", f"bench.{scenario}", *map(str, argv), *where]
+
+
+def scenario_run(argv: list[str], *, timeout: float) -> dict[str, Any]:
+    """Run one scenario's process: its progress (stderr) and its report (stdout)
+    pass through as they come; its last line is its result. A process that
+    fails without one, or outlives ``timeout``, becomes {"error": …}."""
+    process = subprocess.Popen(
+        argv,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        # Its own process group: on a timeout, gunicorn and Celery workers go too.
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + timeout
+    last = ""
+    timer = _Watchdog(process, deadline)
+    try:
+        for line in process.stdout:
+            if line.startswith("{"):
+                last = line
+            else:
+                print(line, end="", flush=True)
+        process.wait()
+    finally:
+        timer.cancel()
+    if timer.fired:
+        return {"error": f"stopped after {timeout:.0f} s (--scenario-timeout)"}
+    try:
+        result = json.loads(last)
+    except json.JSONDecodeError:
+        return {"error": f"exited with {process.returncode} before printing its result"}
+    result["exit_code"] = process.returncode
+    return result
+
+
+class _Watchdog:
+    """Kill a scenario's whole process group once its time is up."""
+
+    def __init__(self, process: subprocess.Popen, deadline: float) -> None:
+        self.process = process
+        self.fired = False
+        self.timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    def cancel(self) -> None:
+        self.timer.cancel()
+
+
+class ServerDown(RuntimeError):
+    pass
+
+
+def machine(server_url: str, broker: str) -> dict[str, Any]:
+    """What the figures were measured on, so two runs can be told apart."""
+    import psycopg
+
+    try:
+        with psycopg.connect(f"{server_url.rstrip('/')}/postgres", connect_timeout=10) as conn:
+            postgres = conn.execute("SHOW server_version").fetchone()[0]
+    except psycopg.OperationalError as exc:
+        raise ServerDown(f"PostgreSQL at {server_url} is not reachable: {exc}") from exc
+    try:
+        import redis
+
+        client = redis.Redis.from_url(broker, socket_connect_timeout=5, socket_timeout=5)
+        redis_version = client.info("server")["redis_version"]
+    except Exception as exc:  # reported, not fatal: only two scenarios need it
+        redis_version = f"unreachable: {exc}"
+
+    def git(*command: str) -> str:
+        return subprocess.run(
+            ["git", *command], capture_output=True, text=True, check=False, cwd=ROOT
+        ).stdout.strip()
+
+    memory_kb = 0
+    if Path("/proc/meminfo").exists():
+        memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024**2, 1),
+        "load_average_at_start": list(os.getloadavg()),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "postgres": postgres,
+        "redis": redis_version,
+        "commit": git("rev-parse", "HEAD") or None,
+        "describe": git("describe", "--always", "--dirty") or None,
+        "branch": git("rev-parse", "--abbrev-ref", "HEAD") or None,
+    }
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    command = " ".join([".venv/bin/python -m bench", *map(shlex.quote, argv)])
-    started_at = datetime.now(UTC)
-    results = []
-    if "ingest" in args.scenarios:
-        results.append(ingest_run(args))
-    if "engine" in args.scenarios:
-        results.append(engine_run(args))
-    if "delivery" in args.scenarios:
-        results.append(delivery_run(args))
-    print(f"\nReproduce: {command}")
-
-    report = {
-        "started_at": started_at.isoformat(timespec="seconds"),
-        "command": command,
-        "machine": machine(args.server_url),
-        "results": results,
-    }
-    RESULTS_DIR.mkdir(exist_ok=True)
-    path = RESULTS_DIR / f"{started_at:%Y%m%dT%H%M%SZ}.json"
-    path.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"Written: {path.relative_to(ingest.ROOT)}")
-    return 0 if all(result["complete"] for result in results) else 1
-
-
-def ingest_run(args: argparse.Namespace) -> dict[str, Any]:
-    result = ingest.run(
-        ingest.IngestConfig(
-            server_url=args.server_url,
-            database=args.database,
-            customers=args.customers,
-            events=args.events,
-            batch=args.batch,
-            warmup_batches=args.warmup,
-            clients=args.clients,
-            workers=args.workers,
-            worker_class=args.worker_class,
-            threads=args.threads,
-            time_limit=args.time_limit,
-            seed=args.seed,
-        )
-    )
-    print_table([result])
-    print(f"\nCPU seconds per 1,000 events: {result['cpu_seconds_per_1000_events']}")
-    if (result["other_load"] or 0) > NOISY_LOAD:
-        print(
-            f"\nOther processes took {result['other_load']:.0%} of the CPU during the run: "
-            "events/s understates what this machine does alone; CPU µs/event does not."
-        )
-    if not result["complete"]:
-        print(f"\nThe time limit ({args.time_limit:.0f}s) stopped the run early.")
-    return result
-
-
-def engine_run(args: argparse.Namespace) -> dict[str, Any]:
-    """The journey engine scenarios, in a process of their own: Django can be set
-    up on one database per process, and ingestion already set it up on another."""
-    output = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.engine",
-            "--customers",
-            str(args.engine_customers),
-            "--due",
-            str(args.engine_due),
-            "--workers",
-            str(args.engine_workers),
-            "--server-url",
-            args.server_url,
-        ],
-        cwd=ingest.ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if output.returncode != 0:
-        print(output.stderr[-4000:], file=sys.stderr)
-        return {"scenario": "engine", "complete": False, "error": output.stderr[-4000:]}
-    result = json.loads(output.stdout.strip().splitlines()[-1])
-    activation, advancing = result["activation"], result["advancing"]
-    print(f"\nJourney engine, {result['customers']:,} customers:")
-    print(
-        f"  activation: {activation['enrolled']:,} enrolled in {activation['seconds']} s "
-        f"({activation['enrolled_per_second']:,}/s)"
-    )
-    print(
-        f"  advancing:  {advancing['due']:,} enrollments through condition → split → send in "
-        f"{advancing['seconds']} s ({advancing['advanced_per_second']:,}/s) with "
-        f"{advancing['workers']} Celery workers, peak RSS {advancing['worker_peak_rss_mb']} MB"
-    )
-    print(f"  checks:     {advancing['checks']}")
-    full = args.engine_customers >= FULL["engine_customers"] and (
-        args.engine_due >= FULL["engine_due"]
-    )
-    if full:
-        for name, limit in ENGINE_TARGETS.items():
-            seconds = result[name]["seconds"]
-            verdict = "met" if seconds <= limit else f"MISSED by {seconds - limit:.1f} s"
-            print(f"  target {name} ≤ {limit} s: {verdict}")
-    return result
-
-
-def delivery_run(args: argparse.Namespace) -> dict[str, Any]:
-    """The delivery scenario, in a process of its own like the engine's (it starts
-    workers, a sink and SQLite runs of its own; see bench/delivery.py). Its
-    progress goes to stderr as it runs; its table and JSON come back on stdout."""
-    deliveries = str(args.delivery_deliveries)
-    command = [
-        sys.executable, "-m", "bench.delivery", "--json-line",
-        "--customers", deliveries, "--deliveries", deliveries, "--embedded", deliveries,
-        "--rounds", str(args.delivery_rounds), "--paths", args.delivery_paths,
-        "--server-url", args.server_url,
-    ]  # fmt: skip
-    if args.quick:
-        command.append("--quick")  # the naive and post-office subsets' quick sizes
-    output = subprocess.run(
-        command, cwd=ingest.ROOT, stdout=subprocess.PIPE, text=True, check=False
-    )
-    lines = output.stdout.strip().splitlines()
+    invoked = " ".join(["python -m bench", *map(shlex.quote, argv)])
+    started = datetime.now(UTC)
     try:
-        result = json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        return {"scenario": "delivery", "complete": False, "error": output.stdout[-4000:]}
-    print("\n".join(line for line in lines[:-1] if not line.startswith("Reproduce:")))
-    return result
+        info = machine(args.server_url, args.broker)
+    except ServerDown as exc:
+        print(f"python -m bench: {exc}", file=sys.stderr)
+        return 2
+    results: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, float] = {}
+    for number, scenario in enumerate(args.scenarios, 1):
+        argv_child = command(args, scenario)
+        size = "full size" if full_size(args, scenario) else "smaller than full size"
+        print(f"\n=== [{number}/{len(args.scenarios)}] {scenario} ({size})", flush=True)
+        print("    " + " ".join(map(shlex.quote, argv_child[1:])), flush=True)
+        began = time.monotonic()
+        results[scenario] = scenario_run(argv_child, timeout=args.scenario_timeout)
+        seconds[scenario] = round(time.monotonic() - began, 1)
+        print(f"=== {scenario}: {seconds[scenario]:.0f} s", flush=True)
+
+    built = report.report_build(
+        results=results,
+        full={name: full_size(args, name) for name in results},
+        run={
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "command": invoked,
+            "scenario_seconds": seconds,
+            "machine": info,
+            "sizes": {key: getattr(args, key) for key in FULL},
+            "database_prefix": args.database_prefix,
+        },
+    )
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{started:%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(built, indent=2) + "\n")
+
+    print("\n=== Summary\n" + "\n".join(report.summary_lines(built)))
+    print(f"\nWritten: {path.relative_to(ROOT)}")
+    if not args.no_docs:
+        docs_update(built, info)
+    print(f"Reproduce: {invoked}")
+    return 0 if built["passed"] else 1
 
 
-def print_table(results: list[dict[str, Any]]) -> None:
-    rows = [list(COLUMNS)]
-    for result in results:
-        values = {**result["config"], **result}
-        rows.append([_cell(values[key]) for key in COLUMNS.values()])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    print()
-    for n, row in enumerate(rows):
-        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
-        if n == 0:
-            print("  ".join("-" * width for width in widths))
-
-
-def _cell(value: object) -> str:
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def machine(server_url: str) -> dict[str, Any]:
-    """What the figures were measured on, so two runs can be told apart."""
-    with psycopg.connect(f"{server_url.rstrip('/')}/postgres") as conn:
-        postgres = conn.execute("SHOW server_version").fetchone()[0]
-    commit = subprocess.run(
-        ["git", "describe", "--always", "--dirty"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ingest.ROOT,
-    ).stdout.strip()
-    return {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "postgres": postgres,
-        "commit": commit or None,
-    }
+def docs_update(built: dict[str, Any], info: dict[str, Any]) -> None:
+    """Merge this run's full-size scenarios into bench/latest.json and the docs table."""
+    latest = json.loads(LATEST.read_text()) if LATEST.exists() else {}
+    label = f"{built['started_at'][:10]}, {info['describe']}, {info['cpus']} CPUs"
+    merged, replaced = report.latest_merge(latest, built, run_label=label)
+    if not replaced:
+        print("docs/performance.md unchanged: no scenario ran at full size and passed.")
+        return
+    DOCS.write_text(report.docs_rewrite(DOCS.read_text(), report.docs_section(merged)))
+    LATEST.write_text(json.dumps(merged, indent=2) + "\n")
+    print(f"Updated docs/performance.md and bench/latest.json: {', '.join(replaced)}.")
 
 
 if __name__ == "__main__":

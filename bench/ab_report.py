@@ -16,7 +16,9 @@ cover every delivery:
   (the slower path, for the worst case).
 
 Each is timed through ``experiment_results`` and through the ``ab_report``
-command (text), best of ``--rounds``. The target is 2 s at the full size.
+command (text), best of ``--rounds``. The target is 2 s at the full size; a
+missed target is reported, while a failed check (each experiment counts every
+seeded email, click and conversion once) fails the run.
 
     python -m bench.ab_report --quick
     python -m bench.ab_report                    # 1,000,000 deliveries
@@ -37,6 +39,9 @@ from typing import Any
 
 import numpy as np
 from psycopg import sql
+
+from bench.cli import where_arguments
+from bench.memory import peak_reset, peak_rss_mb
 
 #: Sizes of a full run and of the --quick smoke run; explicit flags win.
 FULL = {"deliveries": 1_000_000, "events": 3_000_000}
@@ -295,6 +300,7 @@ def seed(deliveries: int, events: int, rng: np.random.Generator, *, shared: bool
         "deliveries": n,
         "events": total,
         "conversions": len(buyers),
+        "clicked": int(clicked.sum()),
     }
 
 
@@ -324,6 +330,25 @@ def measure(rounds: int) -> dict[str, Any]:
     return timings
 
 
+def verify(seeded: dict[str, Any]) -> dict[str, bool]:
+    """Each experiment accounts for every seeded email, click and conversion once."""
+    from campaigns.analysis.results import experiment_results
+
+    checks = {}
+    for key in EXPERIMENTS:
+        arms = experiment_results(key).arms
+        checks[f"{key}: every email counted once"] = (
+            sum(arm.sent for arm in arms) == seeded["deliveries"]
+        )
+        checks[f"{key}: every click counted once"] = (
+            sum(arm.metrics["clicks"].count for arm in arms) == seeded["clicked"]
+        )
+        checks[f"{key}: every conversion credited once"] = (
+            sum(arm.conversions for arm in arms) == seeded["conversions"]
+        )
+    return checks
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench.ingest import database_recreate
 
@@ -341,10 +366,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rng = np.random.default_rng(args.seed)
     result.update(seed(args.deliveries, args.events, rng, shared=args.shared_step))
     result["shared_step"] = args.shared_step
+    # The seeding's arrays are not the report's memory.
+    peak_reset()
     result["timings"] = measure(args.rounds)
+    result["peak_memory_mb"] = {"ab_report process": peak_rss_mb()}
     slowest = max(t for timing in result["timings"].values() for t in timing.values())
     result["seconds"] = slowest
-    result["complete"] = args.deliveries < FULL["deliveries"] or slowest <= TARGET_SECONDS
+    result["target_met"] = (
+        slowest <= TARGET_SECONDS if args.deliveries >= FULL["deliveries"] else None
+    )
+    result["checks"] = verify(result)
+    result["complete"] = all(result["checks"].values())
     return result
 
 
@@ -360,9 +392,11 @@ def report(result: dict[str, Any]) -> Iterator[str]:
             f"  {key:<24} experiment_results {timing['experiment_results']:.3f} s, "
             f"ab_report {timing['ab_report']:.3f} s (best of the rounds)"
         )
-    if result["deliveries"] >= FULL["deliveries"]:
-        verdict = "met" if result["seconds"] <= TARGET_SECONDS else "MISSED"
+    if result["target_met"] is not None:
+        verdict = "met" if result["target_met"] else "MISSED"
         yield f"  target ≤ {TARGET_SECONDS:g} s: {verdict}"
+    failed = [name for name, ok in result["checks"].items() if not ok]
+    yield "  checks: " + (f"FAILED: {', '.join(failed)}" if failed else "all passed")
 
 
 def main(argv: list[str]) -> int:
@@ -378,11 +412,7 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="both branches send from one step: the split report's slow path",
     )
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"),
-    )
-    parser.add_argument("--database", default="ladder_bench_ab", help="dropped and recreated")
+    where_arguments(parser, database="ladder_bench_ab")
     parser.add_argument(
         "--json-line", action="store_true", help="end with the result as one JSON line"
     )

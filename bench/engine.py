@@ -18,13 +18,15 @@ database alone), or directly: ``python -m bench.engine --customers 20000``.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from bench.cli import finish, where_arguments
+from bench.memory import peak_rss_mb
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -166,13 +168,6 @@ def _workers_start(count: int, queue: str, env: dict[str, str], logs: Path) -> l
     ]
 
 
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return 0.0
-
-
 def advancing(*, percent: int, workers: int, env: dict[str, str], logs: Path) -> dict[str, Any]:
     from django.db.models import Count, Exists, OuterRef
     from django.db.models.fields.json import KT
@@ -206,7 +201,7 @@ def advancing(*, percent: int, workers: int, env: dict[str, str], logs: Path) ->
                     enrollments_advance.delay()
                 kicked = time.perf_counter()
         seconds = time.perf_counter() - started
-        peaks = [_peak_rss_mb(p.pid) for p in processes]
+        peaks = [peak_rss_mb(p.pid) for p in processes]
     finally:
         workers_stop(processes, timeout=30)
 
@@ -280,6 +275,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def report(result: dict[str, Any]) -> None:
+    activation, advancing = result["activation"], result["advancing"]
+    print(
+        f"Journey engine, {result['customers']:,} customers (seeded in {result['seed_seconds']} s):"
+    )
+    print(
+        f"  activation: {activation['enrolled']:,} enrolled in {activation['seconds']} s "
+        f"({activation['enrolled_per_second']:,}/s)"
+    )
+    print(
+        f"  advancing:  {advancing['due']:,} enrollments through condition → split → send in "
+        f"{advancing['seconds']} s ({advancing['advanced_per_second']:,}/s) with "
+        f"{advancing['workers']} Celery workers, peak RSS {advancing['worker_peak_rss_mb']} MB"
+    )
+    failed = [name for name, ok in advancing["checks"].items() if not ok]
+    print("  checks:     " + (f"FAILED: {', '.join(failed)}" if failed else "all passed"))
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.engine", description=__doc__.split("\n")[0]
@@ -288,13 +301,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--due", type=int, default=100_000, help="enrollments to advance")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=1000, help="LADDER_ENGINE_BATCH")
-    parser.add_argument("--server-url", default="postgres://postgres@127.0.0.1:5432")
-    parser.add_argument("--database", default="ladder_bench_engine")
+    where_arguments(parser, database="ladder_bench_engine")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/14")
     parser.add_argument("--logs", default=str(ROOT / "var" / "bench-logs"))
     args = parser.parse_args(argv)
-    print(json.dumps(run(args)))
-    return 0
+    return finish(run(args), report)
 
 
 if __name__ == "__main__":

@@ -11,38 +11,44 @@ engine's routing, kicked when a batch commits, runs inside the request too.
 The client must not compete with the server for the CPU it is measuring, so
 every body is serialized before the clock starts and the sending threads only
 write bytes and wait.
+
+Run by ``python -m bench`` in a process of its own, or alone:
+``python -m bench.ingest --customers 2000 --events 20000``.
 """
 
-import http.client
-import math
+import argparse
 import os
 import random
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
-import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 import psycopg
 from psycopg import sql
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import memory
+from bench.cli import finish, where_arguments
+from bench.serving import (
+    Clients,
+    Refused,
+    TempLog,
+    gunicorn_start,
+    latency_ms,
+    server_stop,
+    server_wait,
+)
 
 #: Where the batches go.
 BATCH_PATH = "/api/v1/events/batch"
-#: Longest we wait for gunicorn to answer its first request.
-SERVER_START_TIMEOUT = 60.0
-#: One batch taking longer than this is a hung server, not a slow one.
-REQUEST_TIMEOUT = 120.0
 #: How far back occurred_at goes, like a backfill of the last month.
 EVENT_WINDOW = timedelta(days=30)
+#: The API's limit (settings.LADDER_API_MAX_BATCH); read here without setting Django up.
+MAX_BATCH = 1000
 
 #: event name -> share of the stream; most traffic is browsing, some of it buys.
 EVENT_MIX = {"page_view": 0.8, "purchase": 0.2}
@@ -73,16 +79,6 @@ class IngestConfig:
     seed: int
 
 
-@dataclass(frozen=True)
-class Sent:
-    events: int
-    seconds: float
-    #: Seconds per batch, request written to answer read.
-    latencies: list[float]
-    #: False when the time limit stopped the clients before every batch went out.
-    complete: bool
-
-
 def run(config: IngestConfig) -> dict[str, Any]:
     """Set up, measure, verify; return the figures and what they were measured on."""
     database_url = f"{config.server_url.rstrip('/')}/{config.database}"
@@ -98,62 +94,79 @@ def run(config: IngestConfig) -> dict[str, Any]:
     )
     warmup, measured = bodies[: config.warmup_batches], bodies[config.warmup_batches :]
 
-    # A file, not a pipe: nobody reads gunicorn's output while it runs, and a
-    # full pipe would block its workers.
-    with _TempLog() as log:
-        server = server_start(config=config, database_url=database_url, log=log.file)
+    with TempLog() as log:
+        server = gunicorn_start(
+            app="config.wsgi",
+            env={"DATABASE_URL": database_url},
+            workers=config.workers,
+            worker_class=config.worker_class,
+            threads=config.threads,
+            log=log.file,
+        )
         try:
-            server_wait(server=server, log=log)
-            send = _Sender(port=server.port, api_key=api_key, clients=config.clients)
-            warm = send(warmup, time_limit=REQUEST_TIMEOUT * max(1, len(warmup)))
-            with CpuMeter(server_pid=server.process.pid, database_url=database_url) as meter:
-                sent = send(measured, time_limit=config.time_limit)
-            cpu = meter.used()
-            checks = verify(
-                send=send, resend=measured[0], expected=warm.events + sent.events, size=config.batch
+            server_wait(server=server, log=log, path="/api/v1/openapi.json")
+            send = Clients(
+                port=server.port,
+                path=BATCH_PATH,
+                headers={"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"},
+                clients=config.clients,
             )
+            warm = send(warmup, judge=_all_new, time_limit=len(warmup) * 120 + 60)
+            with CpuMeter(server_pid=server.process.pid, database_url=database_url) as meter:
+                sent = send(measured, judge=_all_new, time_limit=config.time_limit)
+            cpu = meter.used()
+            checks = verify(send=send, resend=measured[0], expected=warm.accepted + sent.accepted)
+            peaks = server.worker_peaks_mb()
         except Exception:
             sys.stderr.write(log.tail())
             raise
         finally:
             server_stop(server.process)
 
-    if not sent.events:
+    if not sent.accepted:
         raise RuntimeError(f"no batch was answered within the {config.time_limit:.0f}s limit")
-    latencies_ms = sorted(1000 * s for s in sent.latencies)
+    latency = latency_ms([sent])
     ours = sum(seconds for name, seconds in cpu.items() if name != "other")
     return {
         "scenario": "ingest",
-        "events": sent.events,
+        "events": sent.accepted,
         "seconds": round(sent.seconds, 3),
-        "events_per_second": round(sent.events / sent.seconds),
-        "batch_ms_p50": round(_percentile(latencies_ms, 50), 1),
-        "batch_ms_p99": round(_percentile(latencies_ms, 99), 1),
-        "batch_ms_max": round(latencies_ms[-1], 1),
-        "complete": sent.complete,
-        "warmup_events": warm.events,
+        "events_per_second": round(sent.accepted / sent.seconds),
+        "batch_ms_p50": latency["p50"],
+        "batch_ms_p99": latency["p99"],
+        "batch_ms_max": latency["max"],
+        "warmup_events": warm.accepted,
         "cpu_seconds_per_1000_events": {
-            name: round(1000 * seconds / sent.events, 3) for name, seconds in cpu.items()
+            name: round(1000 * seconds / sent.accepted, 3) for name, seconds in cpu.items()
         },
         # What one event costs us (gunicorn + PostgreSQL + client), whoever else
         # shares the machine: the figure to compare between commits.
-        "cpu_us_per_event": round(1e6 * ours / sent.events, 1) if cpu else None,
+        "cpu_us_per_event": round(1e6 * ours / sent.accepted, 1) if cpu else None,
         # Share of all cores that other processes took during the run.
         "other_load": round(cpu["other"] / (sent.seconds * (os.cpu_count() or 1)), 2)
         if cpu
         else None,
-        "checks": checks,
-        "config": {
-            "customers": config.customers,
-            "batch": config.batch,
-            "clients": config.clients,
-            "workers": config.workers,
-            "worker_class": config.worker_class,
-            "threads": config.threads if config.worker_class == "gthread" else 1,
-            "seed": config.seed,
-            "database": config.database,
-        },
+        "checks": checks | {"finished_within_time_limit": sent.complete},
+        "complete": sent.complete and all(checks.values()),
+        "peak_memory_mb": {"gunicorn workers": peaks, "client": memory.peak_rss_mb()},
+        # Not the server URL: it may hold a password.
+        "config": {k: v for k, v in asdict(config).items() if k != "server_url"},
     }
+
+
+def _all_new(status: int, body: bytes) -> int:
+    """A measured batch must be accepted whole: every event new."""
+    answer = _json(body)
+    if status != 202 or answer.get("duplicates") != 0:
+        raise Refused(f"HTTP {status}: {answer}")
+    return answer["accepted"]
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {"body": body[:500].decode(errors="replace")}
 
 
 # --- Set-up -----------------------------------------------------------------
@@ -261,172 +274,20 @@ def bodies_build(*, emails: list[str], batches: int, size: int, rng: random.Rand
     return bodies
 
 
-# --- The server -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Server:
-    process: subprocess.Popen
-    port: int
-
-
-def server_start(*, config: IngestConfig, database_url: str, log: IO[bytes]) -> Server:
-    """gunicorn on a free loopback port, configured as a production deployment would be."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "LADDER_ENV": "development",
-        "DEBUG": "false",
-        "LOG_LEVEL": "WARNING",
-    }
-    # No broker, whatever the shell has: kicked tasks run in-process, so the
-    # work they do is measured on these same cores instead of piling up in a
-    # queue nobody drains during the run.
-    env.pop("CELERY_BROKER_URL", None)
-    command = [
-        sys.executable, "-m", "gunicorn", "config.wsgi",
-        "--bind", f"127.0.0.1:{port}",
-        "--workers", str(config.workers),
-        "--worker-class", config.worker_class,
-        "--log-level", "warning",
-    ]  # fmt: skip
-    if config.worker_class == "gthread":
-        # Passed only here: gunicorn turns a sync worker with threads into gthread.
-        command += ["--threads", str(config.threads)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    return Server(process=process, port=port)
-
-
-def server_wait(*, server: Server, log: "_TempLog") -> None:
-    """Return once gunicorn answers any request; fail if it exits first."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {server.process.returncode}:\n{log.tail()}")
-        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-        try:
-            conn.request("GET", "/api/v1/openapi.json")
-            conn.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.1)
-        finally:
-            conn.close()
-    raise RuntimeError(f"gunicorn did not answer within {SERVER_START_TIMEOUT:.0f}s")
-
-
-def server_stop(server: subprocess.Popen) -> None:
-    """Stop gunicorn and its workers: gracefully, then for good."""
-    if server.poll() is None:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-class _TempLog:
-    """gunicorn's output, kept to be shown when something fails."""
-
-    def __enter__(self) -> "_TempLog":
-        self.file = tempfile.TemporaryFile()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.file.close()
-
-    def tail(self, size: int = 4000) -> str:
-        self.file.flush()
-        self.file.seek(max(0, self.file.tell() - size))
-        return self.file.read().decode(errors="replace")
-
-
-# --- The client -------------------------------------------------------------
-
-
-class _Sender:
-    """Send bodies from ``clients`` threads, each with its own keep-alive connection."""
-
-    def __init__(self, *, port: int, api_key: str, clients: int) -> None:
-        self.port = port
-        self.clients = clients
-        self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-
-    def post(self, conn: http.client.HTTPConnection, body: bytes) -> tuple[int, dict[str, Any]]:
-        conn.request("POST", BATCH_PATH, body, self.headers)
-        response = conn.getresponse()
-        answer = response.read()
-        try:
-            return response.status, orjson.loads(answer)
-        except orjson.JSONDecodeError:
-            return response.status, {"body": answer[:500].decode(errors="replace")}
-
-    def __call__(self, bodies: list[bytes], *, time_limit: float) -> Sent:
-        deadline = time.monotonic() + time_limit
-        latencies: list[list[float]] = [[] for _ in range(self.clients)]
-        accepted = [0] * self.clients
-        errors: list[str] = []
-
-        def client(index: int) -> None:
-            # http.client reconnects by itself when a sync worker closes the connection.
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=REQUEST_TIMEOUT)
-            try:
-                for body in bodies[index :: self.clients]:
-                    if errors or time.monotonic() > deadline:
-                        return
-                    started = time.perf_counter()
-                    status, answer = self.post(conn, body)
-                    latencies[index].append(time.perf_counter() - started)
-                    if status != 202 or answer.get("duplicates") != 0:
-                        errors.append(f"HTTP {status}: {answer}")
-                        return
-                    accepted[index] += answer["accepted"]
-            except (OSError, http.client.HTTPException) as exc:
-                errors.append(f"{type(exc).__name__}: {exc}")
-            finally:
-                conn.close()
-
-        threads = [threading.Thread(target=client, args=(i,)) for i in range(self.clients)]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        seconds = time.perf_counter() - started
-        if errors:
-            raise RuntimeError(f"{len(errors)} client(s) failed; first: {errors[0]}")
-        done = [lat for per_client in latencies for lat in per_client]
-        return Sent(
-            events=sum(accepted),
-            seconds=seconds,
-            latencies=done,
-            complete=len(done) == len(bodies),
-        )
-
-
-def verify(*, send: _Sender, resend: bytes, expected: int, size: int) -> dict[str, Any]:
+def verify(*, send: Clients, resend: bytes, expected: int) -> dict[str, bool]:
     """Every accepted event is one row, and a retried batch stores nothing twice."""
     from customers.models import Event
 
     stored = Event.objects.count()
-    if stored != expected:
-        raise RuntimeError(f"{expected} events were accepted but {stored} rows are stored")
-    conn = http.client.HTTPConnection("127.0.0.1", send.port, timeout=REQUEST_TIMEOUT)
-    try:
-        status, answer = send.post(conn, resend)
-    finally:
-        conn.close()
-    if status != 202 or answer != {"accepted": 0, "duplicates": size}:
-        raise RuntimeError(f"re-sending a batch answered HTTP {status}: {answer}")
-    after = Event.objects.count()
-    if after != stored:
-        raise RuntimeError(f"re-sending a batch added {after - stored} rows")
-    return {"rows": stored, "resent_batch": answer}
+    status, body = send.post_once(resend)
+    answer = _json(body)
+    return {
+        "one_row_per_accepted_event": stored == expected,
+        "resent_batch_all_duplicates": status == 202
+        and answer.get("accepted") == 0
+        and answer.get("duplicates") == len(orjson.loads(resend)["events"]),
+        "resent_batch_adds_no_row": Event.objects.count() == stored,
+    }
 
 
 # --- CPU accounting ---------------------------------------------------------
@@ -534,6 +395,54 @@ def _client_seconds() -> float:
     return times.user + times.system
 
 
-def _percentile(ordered: list[float], pct: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    return ordered[max(1, math.ceil(pct / 100 * len(ordered))) - 1]
+def report(result: dict[str, Any]) -> None:
+    batch = result["config"]["batch"]
+    print(
+        f"Event ingestion: {result['events']:,} events in {result['seconds']} s, "
+        f"{result['events_per_second']:,} events/s, p50 {result['batch_ms_p50']} ms, "
+        f"p99 {result['batch_ms_p99']} ms per {batch:,}-event batch, "
+        f"{result['cpu_us_per_event']} CPU µs/event, other load {result['other_load']:.0%}"
+    )
+    failed = [name for name, ok in result["checks"].items() if not ok]
+    print("  checks: " + (f"FAILED: {', '.join(failed)}" if failed else "all passed"))
+
+
+def main(argv: list[str]) -> int:
+    """Run the scenario alone; ``python -m bench`` runs it this way, in a process of
+    its own, and reads the JSON line it ends with."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ingest", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=MAX_BATCH)
+    parser.add_argument("--warmup", type=int, default=8, help="uncounted warm-up batches")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--worker-class", choices=("sync", "gthread"), default="sync")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--time-limit", type=float, default=600)
+    parser.add_argument("--seed", type=int, default=1)
+    where_arguments(parser, database="ladder_bench_ingest")
+    args = parser.parse_args(argv)
+    if not 1 <= args.batch <= MAX_BATCH:
+        parser.error(f"--batch: the API takes 1 to {MAX_BATCH} events per request")
+    config = IngestConfig(
+        server_url=args.server_url,
+        database=args.database,
+        customers=args.customers,
+        events=args.events,
+        batch=args.batch,
+        warmup_batches=args.warmup,
+        clients=args.clients,
+        workers=args.workers,
+        worker_class=args.worker_class,
+        threads=args.threads,
+        time_limit=args.time_limit,
+        seed=args.seed,
+    )
+    return finish(run(config), report)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

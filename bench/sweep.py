@@ -23,7 +23,6 @@ output is the result as JSON, for ``python -m bench``.
 
 import argparse
 import io
-import json
 import os
 import random
 import sys
@@ -31,8 +30,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bench.cli import finish, where_arguments
 from bench.engine import messages_create
 from bench.ingest import CpuMeter, customers_copy, database_recreate
+from bench.memory import peak_reset, peak_rss_mb
 
 #: The issue's target, in seconds, for a sweep of 1,000,000 customers.
 TARGET_SECONDS = 60
@@ -254,9 +255,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "parallelism": args.parallelism,
     }
     result.update(seed(args.customers, now=now, rng=random.Random(args.seed)))
+    # The seeding's rows are not the sweep's memory.
+    peak_reset()
     result["first"] = sweep(at=now, database_url=database_url)
     nightly = now + timedelta(days=1)
     result["nightly"] = sweep(at=nightly, database_url=database_url)
+    result["peak_memory_mb"] = {f"sweep process ({args.parallelism} threads)": peak_rss_mb()}
     result["stages"] = stages()
     result["checks"] = {"per_event_path_agrees": per_event_path_agrees(at=nightly)}
     result["complete"] = all(result["checks"].values())
@@ -316,15 +320,12 @@ def main(argv: list[str]) -> int:
         "--parallelism", type=int, default=2, help="LADDER_SWEEP_PARALLELISM (2, one per core)"
     )
     parser.add_argument("--seed", type=int, default=1, help="random seed of the history (1)")
-    parser.add_argument("--server-url", default="postgres://postgres@127.0.0.1:5432")
-    parser.add_argument("--database", default="ladder_bench_sweep", help="dropped and recreated")
+    where_arguments(parser, database="ladder_bench_sweep")
     args = parser.parse_args(argv)
     if args.quick:
         args.customers = QUICK_CUSTOMERS
-    result = run(args)
-    report(result)
-    print(json.dumps(result))
-    return 0 if result["complete"] and result.get("target_met", True) else 1
+    # A missed target is a figure (reported above); only a failed check fails.
+    return finish(run(args), report)
 
 
 if __name__ == "__main__":

@@ -120,7 +120,9 @@ def links_register(*, variant_id: int, urls: list[str]) -> list[int]:
         if parts.scheme.lower() not in LINK_SCHEMES or not parts.netloc:
             raise ValueError(f"not an absolute http(s) URL: {url!r}")
     hashes = [_url_hash(url) for url in urls]
-    rows = list({h: (variant_id, h, url) for h, url in zip(hashes, urls, strict=True)}.values())
+    # In hash order: concurrent callers that store the same new URLs then wait
+    # for each other instead of deadlocking.
+    rows = sorted({h: (variant_id, h, url) for h, url in zip(hashes, urls, strict=True)}.values())
     bulk_insert(VariantLink, ("variant", "url_hash", "url"), rows)
     ids = dict(
         VariantLink.objects.filter(variant_id=variant_id, url_hash__in=hashes).values_list(

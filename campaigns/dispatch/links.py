@@ -6,6 +6,12 @@ rendered (a loop over products makes personal ones). Rendering therefore puts
 a placeholder where a link id is not known yet; after the batch is rendered,
 the new URLs of each variant are stored at once and the placeholders filled.
 Known ids are kept per process, so in steady state no email needs filling.
+
+Dispatch registers inside the claim's transaction: the new ids join the
+process's cache only once it commits (a rolled-back batch must not leave ids
+of rows that were never stored), and every batch inserts in the same order
+(variant, then URL hash), so two workers storing the same new URLs wait for
+each other instead of deadlocking.
 """
 
 import re
@@ -13,6 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import transaction
 
 from campaigns.tokens import click_base, click_url
 from campaigns.tracking import links_register
@@ -35,6 +42,8 @@ class BatchLinks:
 
     def __init__(self) -> None:
         self._pending: dict[tuple[int, str], int] = {}
+        #: Ids this batch registered, until its transaction commits.
+        self._registered: dict[tuple[int, str], int] = {}
         self._marker = f"{settings.LADDER_SITE_URL}/t/c/ladder-pending-"
         self._pattern = re.compile(re.escape(self._marker) + r"(\d+)-(\d+)")
 
@@ -58,14 +67,21 @@ class BatchLinks:
 
     def register(self) -> None:
         """Store the batch's new URLs: two queries per variant that has any."""
-        if len(_known) + len(self._pending) > _CACHE_LIMIT:
-            _known.clear()
         by_variant: dict[int, list[str]] = defaultdict(list)
         for variant_id, url in self._pending:
             by_variant[variant_id].append(url)
-        for variant_id, urls in by_variant.items():
+        for variant_id in sorted(by_variant):
+            urls = by_variant[variant_id]
             ids = links_register(variant_id=variant_id, urls=urls)
-            _known.update({(variant_id, url): i for url, i in zip(urls, ids, strict=True)})
+            self._registered.update(
+                {(variant_id, url): i for url, i in zip(urls, ids, strict=True)}
+            )
+        transaction.on_commit(self._remember)
+
+    def _remember(self) -> None:
+        if len(_known) + len(self._registered) > _CACHE_LIMIT:
+            _known.clear()
+        _known.update(self._registered)
 
     def fill(self, html: str) -> str:
         """Replace an email's placeholders with signed click URLs (after :meth:`register`)."""
@@ -74,6 +90,6 @@ class BatchLinks:
         links = {number: link for link, number in self._pending.items()}
 
         def signed(match: re.Match) -> str:
-            return click_url(int(match[1]), _known[links[int(match[2])]])
+            return click_url(int(match[1]), self._registered[links[int(match[2])]])
 
         return self._pattern.sub(signed, html)
