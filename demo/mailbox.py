@@ -45,9 +45,9 @@ def _local(url: str) -> str:
 def _html(raw: bytes) -> str:
     """The HTML part's text. Ladder's emails are 8-bit (no encoding to undo), so the
     raw bytes are read as they are; any other email goes through the parser."""
-    if b"Content-Transfer-Encoding: 8bit" in raw or b"Content-Transfer-Encoding: 7bit" in raw:
-        if b"quoted-printable" not in raw and b"base64" not in raw:
-            return raw.decode("utf-8", errors="replace")
+    plain = b"Content-Transfer-Encoding: 8bit" in raw or b"Content-Transfer-Encoding: 7bit" in raw
+    if plain and b"quoted-printable" not in raw and b"base64" not in raw:
+        return raw.decode("utf-8", errors="replace")
     for part in email.message_from_bytes(raw).walk():
         if part.get_content_type() == "text/html":
             return part.get_payload(decode=True).decode(part.get_content_charset() or "utf-8")

@@ -256,7 +256,7 @@ def stopwatch_lines(stopwatch: Stopwatch) -> list[str]:
     lines = [f"Where the CPU time went ({total:.1f} s in what is timed)"]
     for name, calls, seconds in rows:
         each = f"{seconds / calls * 1000:8.1f} ms each" if calls > 1 else ""
-        lines.append(f"  {name:<46} {calls:>6,} × {seconds:7.1f} s {each}")
+        lines.append(f"  {name:<46} {calls:>6,} calls {seconds:7.1f} s {each}")
     return lines
 
 

@@ -70,6 +70,8 @@ SIGNUP_IMPORT_HOUR = 2
 SIGNUP_CONSENT_SHARE = 0.88
 #: The API accepts at most this many events per batch.
 EVENTS_PER_REQUEST = 1000
+#: The embedded default backend: one .eml file per email, which the customers read.
+OUTBOX_BACKEND = "config.mail.EmlOutboxBackend"
 #: Postmark's webhook user; the password is made up per run.
 WEBHOOK_USER = "postmark"
 
@@ -394,8 +396,10 @@ class Month:
         """Run ``days`` simulated days on ``simulation``'s clock, from where it stands."""
         start = simulation.now
         end = start + timedelta(days=days)
+        # Postmark's webhooks need a secret; and whatever EMAIL_BACKEND says, the
+        # demo's made-up customers only ever get .eml files.
         anymail = {**settings.ANYMAIL, "WEBHOOK_SECRET": self.webhook_secret}
-        with override_settings(ANYMAIL=anymail):
+        with override_settings(ANYMAIL=anymail, EMAIL_BACKEND=OUTBOX_BACKEND):
             tick_end = start
             while tick_end < end:
                 if (tick_end - start) % timedelta(days=1) == timedelta(0):
