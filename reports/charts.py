@@ -32,6 +32,8 @@ STYLE = {
     "axes.titlelocation": "left",
     # Text as <text>, not outlines: smaller, selectable, readable by tests.
     "svg.fonttype": "none",
+    # Labels are marketers' words: "$5 off" is text, not TeX math.
+    "text.parse_math": False,
 }
 #: Bars and points: the admin's blue; the highlighted row (a control, say) in orange.
 COLOR, HIGHLIGHT = "#417690", "#d97706"
@@ -55,9 +57,9 @@ class Interval:
 
 class _Chart:
     """``with _Chart(title, height) as chart:`` draw on ``chart.axes``; after
-    the block ``chart.svg`` is the figure as SVG. The title also seeds the
-    SVG's element ids, so two charts on one page do not share an id and the
-    same chart is always the same text."""
+    the block ``chart.svg`` is the figure as SVG. The title also seeds the ids
+    the drawing points at (its clip paths), so two charts on one page never
+    clip by each other's, and the same chart is always the same text."""
 
     def __init__(self, title: str, height: float) -> None:
         self.title, self.height, self.svg = title, max(height, 1.2), ""
@@ -75,7 +77,7 @@ class _Chart:
         try:
             if failure[0] is None:
                 buffer = io.StringIO()
-                self.figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+                self.figure.savefig(buffer, format="svg", metadata={"Date": None})
                 text = buffer.getvalue()
                 # Inline SVG needs neither the XML declaration nor the DOCTYPE.
                 self.svg = text[text.index("<svg") :]

@@ -103,6 +103,7 @@ def enroll(
         entered_at=T0,
         trigger_ref=f"test:{customer.pk}",
         status=Enrollment.Status.COMPLETED,
+        exit_reason="completed",
         branches={"welcome-nudge": branch} if branch else {},
         converted_at=T0 + timedelta(days=3) if converted else None,
     )

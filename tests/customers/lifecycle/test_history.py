@@ -1,17 +1,7 @@
-"""The stage history read for reports, on a fixed sequence of moves.
+"""The stage history read for reports, on a fixed sequence of moves
+(``tests/customers/lifecycle/history.py`` tells it)."""
 
-Four customers, March 2026 (weeks start on Mondays: 2, 9, 16, 23):
-
-- ann: created 20 Feb (suspect), prospect 3 Mar, customer 10 Mar, repeat 22 Mar;
-- bob: created 4 Mar (suspect), prospect 5 Mar;
-- cat: made in the admin on 25 Feb as a prospect (no first change recorded),
-  customer 11 Mar;
-- dan: made in the admin on 17 Mar, a suspect, never moved.
-
-Every move happens at noon UTC.
-"""
-
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 import pytest
 
@@ -23,40 +13,13 @@ from customers.lifecycle.history import (
     time_in_stage,
 )
 from customers.models import Customer, Stage
-from customers.services.profiles import ProfileInput, customers_upsert
 from customers.services.stage import stage_set
-
-
-def noon(month: int, day: int) -> datetime:
-    return datetime(2026, month, day, 12, tzinfo=UTC)
-
-
-START, END = datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 30, tzinfo=UTC)
-
-
-def created(email: str, at: datetime) -> Customer:
-    (upserted,) = customers_upsert(profiles=[ProfileInput(email=email)], cause="test", at=at)
-    return upserted.customer
+from tests.customers.lifecycle.history import END, START, created, march_history, noon
 
 
 @pytest.fixture
 def history(db):
-    ann = created("ann@example.com", noon(2, 20))
-    bob = created("bob@example.com", noon(3, 4))
-    cat = Customer.objects.create(email="cat@example.com", stage=Stage.PROSPECT)
-    Customer.objects.filter(pk=cat.pk).update(created_at=noon(2, 25))
-    dan = Customer.objects.create(email="dan@example.com")
-    Customer.objects.filter(pk=dan.pk).update(created_at=noon(3, 17))
-    moves = [
-        (ann, Stage.PROSPECT, noon(3, 3)),
-        (bob, Stage.PROSPECT, noon(3, 5)),
-        (ann, Stage.CUSTOMER, noon(3, 10)),
-        (cat, Stage.CUSTOMER, noon(3, 11)),
-        (ann, Stage.REPEAT, noon(3, 22)),
-    ]
-    for customer, stage, at in moves:
-        stage_set(customer=customer, stage=stage, cause="test", at=at)
-    return {"ann": ann, "bob": bob, "cat": cat, "dan": dan}
+    return march_history()
 
 
 def test_it_counts_customers_on_each_stage_at_the_end_of_each_week(history):
@@ -73,7 +36,8 @@ def test_it_counts_customers_on_each_stage_at_the_end_of_each_week(history):
 def test_daily_counts_carry_a_quiet_day_over(history):
     counts = dict(stage_counts(start=START, end=START + timedelta(days=5), bucket="day"))
     assert list(counts) == [date(2026, 3, d) for d in range(2, 7)]
-    assert counts[date(2026, 3, 2)] == {**dict.fromkeys(Stage.values, 0), "suspect": 1, "prospect": 1}
+    none = dict.fromkeys(Stage.values, 0)
+    assert counts[date(2026, 3, 2)] == {**none, "suspect": 1, "prospect": 1}
     assert counts[date(2026, 3, 3)]["prospect"] == 2
     assert counts[date(2026, 3, 4)]["suspect"] == 1
     assert counts[date(2026, 3, 6)] == counts[date(2026, 3, 5)]
