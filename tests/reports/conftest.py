@@ -8,18 +8,18 @@ from tests.campaigns.analysis.helpers import deliveries, enroll
 from tests.journeys.documents import welcome
 from tests.journeys.helpers import live
 
-#: The welcome journey's step counters in the fixture: (step, outcome) -> count.
+#: The welcome journey's step counters in the fixture, as the engine would
+#: have counted its 24 enrollments: (step, outcome) -> count.
 COUNTS = {
-    ("hello", "sent"): 30,
-    ("hello", "deferred:quiet_hours"): 4,
-    ("pause", "waited"): 28,
-    ("bought", "then"): 4,
+    ("hello", "sent"): 24,
+    ("hello", "deferred:quiet_hours"): 3,
+    ("pause", "waited"): 24,
     ("bought", "else"): 24,
     ("nudge", "discount"): 12,
     ("nudge", "story"): 12,
     ("offer", "sent"): 12,
     ("story", "sent"): 12,
-    ("done", "exit"): 27,
+    ("done", "exit"): 24,
 }
 
 
