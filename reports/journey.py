@@ -33,9 +33,14 @@ class JourneyReport:
 
 
 def journey_report(
-    journey: Journey, *, version: int | None = None, metric: str = PRIMARY_METRIC
+    journey: Journey,
+    *,
+    version: int | None = None,
+    metric: str = PRIMARY_METRIC,
+    experiments: bool = True,
 ) -> JourneyReport:
-    """Everything the journey's report page, CSV and JSON show.
+    """Everything the journey's report page, CSV and JSON show; with
+    ``experiments=False`` the funnel alone (``experiments`` is then empty).
 
     Raises ``ResultsError`` for an unknown metric and ``LookupError`` for a
     version the journey does not have."""
@@ -51,7 +56,7 @@ def journey_report(
         funnel=journey_funnel(journey, version=version),
         experiments=[
             experiment_results(experiment.key, metric=metric)
-            for experiment in journey_experiments(journey)
+            for experiment in (journey_experiments(journey) if experiments else [])
         ],
         metric=metric,
     )

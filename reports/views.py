@@ -7,10 +7,8 @@ journey or a split, messages for a message's variants, customers for the
 ladder. Reports only read; nothing here writes.
 """
 
-from collections.abc import Callable
-
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -48,6 +46,8 @@ PERMISSIONS = {
 }
 #: Download formats -> content type.
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+#: An experiment's downloads: the files ``ab_report --format csv|json`` writes.
+EXPERIMENT_FILES = {"csv": as_csv, "json": as_json}
 
 
 def _require(request: HttpRequest, kind: str) -> None:
@@ -108,7 +108,13 @@ def journey(request: HttpRequest, key: str, output: str = "html") -> HttpRespons
         return _problem(request, f"version must be a version number, not {version!r}")
     metric = request.GET.get("metric") or PRIMARY_METRIC
     try:
-        report = journey_report(found, version=version and int(version), metric=metric)
+        report = journey_report(
+            found,
+            version=version and int(version),
+            metric=metric,
+            # The funnel's CSV has no experiments: do not compute them.
+            experiments=output != "csv",
+        )
     except (LookupError, ResultsError) as exc:
         return _problem(request, str(exc))
     if output == "csv":
@@ -143,16 +149,15 @@ def experiment(request: HttpRequest, key: str, output: str = "html") -> HttpResp
         raise Http404(str(exc)) from None
     except ResultsError as exc:
         return _problem(request, str(exc))
-    formats: dict[str, Callable] = {"csv": as_csv, "json": as_json}
-    if output in formats:
-        return _download(formats[output](result), f"ab-{_filename(key)}.{output}", output)
+    if output in EXPERIMENT_FILES:
+        text = EXPERIMENT_FILES[output](result)
+        return _download(text, f"ab-{_filename(key)}.{output}", output)
     return _page(
         request,
         "reports/experiment.html",
         f"A/B report: {result.title}",
         result=result,
         charts=experiment_charts(result),
-        query=request.GET.urlencode(),
         metrics=list(METRICS),
     )
 
@@ -160,15 +165,19 @@ def experiment(request: HttpRequest, key: str, output: str = "html") -> HttpResp
 def stages(request: HttpRequest, output: str = "html", table: str = "") -> HttpResponse:
     """The ladder over a period: the page, each table as CSV, all as JSON."""
     _require(request, "stages")
+    if output == "csv" and table not in TABLES:
+        raise Http404(f"there is no table {table!r}")
     now = clock.now()
     form = PeriodForm(request.GET, today=now.date())
     if not form.is_valid():
-        message = "; ".join(f"{e}" for errors in form.errors.values() for e in errors)
-        return _problem(request, f"The period cannot be shown: {message}")
+        problems = [
+            message if field == NON_FIELD_ERRORS else f"{field}: {message}"
+            for field, messages in form.errors.items()
+            for message in messages
+        ]
+        return _problem(request, f"The period cannot be shown: {'; '.join(problems)}")
     report = stage_report(form.cleaned_data["period"], now=now)
     if output == "csv":
-        if table not in TABLES:
-            raise Http404(f"there is no table {table!r}")
         return _download(stage_csv(report, table), f"stages-{table}.csv", output)
     if output == "json":
         return _download(json_text(stage_json(report)), "stages.json", output)

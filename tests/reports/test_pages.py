@@ -254,8 +254,8 @@ def test_a_version_shows_its_own_counters(admin_client, journey):
             "starts (2026-03-10) after",
         ),
         ("/admin/reports/stages/?start=2020-01-01&end=2026-01-01&bucket=day", 400, "more than 400"),
-        ("/admin/reports/stages/?start=yesterday", 400, "Enter a valid date"),
-        ("/admin/reports/stages/?bucket=year", 400, "Select a valid choice"),
+        ("/admin/reports/stages/?start=yesterday", 400, "start: Enter a valid date."),
+        ("/admin/reports/stages/?bucket=year", 400, "bucket: Select a valid choice."),
         ("/admin/reports/stages/moves.csv", 404, ""),
     ],
 )
