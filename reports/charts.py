@@ -14,6 +14,7 @@ global, so a lock keeps two requests from styling each other's charts.
 import io
 import threading
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
 
@@ -65,25 +66,24 @@ class _Chart:
         self.title, self.height, self.svg = title, max(height, 1.2), ""
 
     def __enter__(self) -> "_Chart":
-        _rendering.acquire()
-        self._style = mpl.rc_context({**STYLE, "svg.hashsalt": self.title})
-        self._style.__enter__()
-        self.figure = Figure(figsize=(WIDTH, self.height), layout="constrained")
-        self.axes = self.figure.add_subplot()
-        self.axes.set_title(self.title)
+        with ExitStack() as held:
+            held.enter_context(_rendering)
+            held.enter_context(mpl.rc_context({**STYLE, "svg.hashsalt": self.title}))
+            self.figure = Figure(figsize=(WIDTH, self.height), layout="constrained")
+            self.axes = self.figure.add_subplot()
+            self.axes.set_title(self.title)
+            # Kept until __exit__; released at once if anything above failed.
+            self._held = held.pop_all()
         return self
 
     def __exit__(self, *failure) -> None:
-        try:
+        with self._held:
             if failure[0] is None:
                 buffer = io.StringIO()
                 self.figure.savefig(buffer, format="svg", metadata={"Date": None})
                 text = buffer.getvalue()
                 # Inline SVG needs neither the XML declaration nor the DOCTYPE.
                 self.svg = text[text.index("<svg") :]
-        finally:
-            self._style.__exit__(*failure)
-            _rendering.release()
 
 
 def _empty(axes, message: str = "no data yet") -> None:
@@ -96,17 +96,18 @@ def funnel(steps: Sequence[tuple[str, int]], *, title: str) -> str:
     share of the first bar (e.g. enrollments that entered, then each step)."""
     with _Chart(title, 0.7 + ROW_HEIGHT * len(steps)) as chart:
         axes = chart.axes
-        if not steps or not steps[0][1]:
+        counts = [count for _, count in steps]
+        if not any(counts):
             _empty(axes)
         else:
-            labels, counts = zip(*steps, strict=True)
             positions = range(len(steps))
             axes.barh(positions, counts, color=COLOR)
-            axes.set_yticks(positions, labels)
+            axes.set_yticks(positions, [label for label, _ in steps])
             axes.invert_yaxis()
             axes.set_xlim(0, max(counts) * 1.25)
             for y, count in zip(positions, counts, strict=True):
-                axes.annotate(f" {count:,} ({count / counts[0]:.0%})", (count, y), va="center")
+                share = f" ({count / counts[0]:.0%})" if counts[0] else ""
+                axes.annotate(f" {count:,}{share}", (count, y), va="center")
     return chart.svg
 
 

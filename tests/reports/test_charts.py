@@ -90,6 +90,11 @@ def test_labels_are_escaped_and_never_read_as_math():
     assert {"<script>alert(1)</script>", "$5 off & $10 off"} <= set(texts(svg))
 
 
+def test_a_funnel_nobody_entered_still_shows_its_counts():
+    shown = texts(charts.funnel([("entered", 0), ("hello", 5)], title="Funnel"))
+    assert " 5" in shown and "no data yet" not in shown
+
+
 def test_no_data_says_so():
     assert "no data yet" in texts(charts.funnel([], title="Funnel"))
     assert "no data yet" in texts(charts.stacked([], {}, title="Stages", axis="customers"))
