@@ -1004,7 +1004,7 @@ def render_ceiling(seconds: float = 2.0) -> dict[str, Any]:
     contexts and tracked links, and the template body alone in plain Jinja2."""
     import jinja2
 
-    from campaigns.context import context_of, recent_events
+    from campaigns.context import context_of, customer_dict, recent_events
     from campaigns.dispatch.links import BatchLinks
     from campaigns.models import Message
     from campaigns.rendering import render_email
@@ -1018,7 +1018,10 @@ def render_ceiling(seconds: float = 2.0) -> dict[str, Any]:
     contexts = []
     for n, customer in enumerate(customers):
         context = context_of(
-            customer, events.get(customer.pk, []), message_key=message.key, variant_key="A"
+            customer_dict(customer),
+            events.get(customer.pk, []),
+            message_key=message.key,
+            variant_key="A",
         )
         context["unsubscribe_url"] = unsubscribe_url(n + 1)
         context["preferences_url"] = preferences_url(customer.pk)

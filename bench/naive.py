@@ -20,8 +20,8 @@ from celery import shared_task
 def naive_send(delivery_id: int) -> None:
     from django.core.mail import get_connection
 
-    from campaigns.context import context_of, recent_events
-    from campaigns.dispatch.compose import email_message
+    from campaigns.context import context_of, customer_dict, recent_events
+    from campaigns.dispatch.compose import OutboundEmail
     from campaigns.dispatch.links import BatchLinks
     from campaigns.models import Delivery
     from campaigns.rendering import render_email
@@ -51,7 +51,9 @@ def naive_send(delivery_id: int) -> None:
         return
 
     events = recent_events([customer.pk]).get(customer.pk, [])
-    context = context_of(customer, events, message_key=message.key, variant_key=variant.key)
+    context = context_of(
+        customer_dict(customer), events, message_key=message.key, variant_key=variant.key
+    )
     unsubscribe, preferences = unsubscribe_url(delivery.pk), preferences_url(customer.pk)
     links = BatchLinks()
     rendered = render_email(
@@ -68,17 +70,16 @@ def naive_send(delivery_id: int) -> None:
     if links.pending:
         links.register()
         rendered = replace(rendered, html=links.fill(rendered.html))
-    email = email_message(
+    email = OutboundEmail.build(
         delivery_id=delivery.pk,
         rendered=rendered,
         sender=sender_for(message.sender),
         reply_to=message.reply_to,
         to_email=customer.email,
         to_name=customer.full_name,
-        tags=[message.key, f"variant:{variant.key}"],
-        metadata={"delivery_id": str(delivery.pk)},
-        connection=get_connection(),  # a new one per email, as send_mail() makes
-    )
+        tag=message.key,
+        metadata={"delivery_id": str(delivery.pk), "variant": variant.key},
+    ).message(connection=get_connection())  # a new connection per email, as send_mail() makes
     email.send()
     now = clock.now()
     delivery.status = Delivery.Status.SENT

@@ -33,7 +33,7 @@ def post_office_queue(first_id: int, last_id: int) -> int:
     """Queue the deliveries with ids in [first_id, last_id]; returns how many."""
     from post_office import mail
 
-    from campaigns.context import context_of, recent_events
+    from campaigns.context import context_of, customer_dict, recent_events
     from campaigns.dispatch.compose import display_name, message_id
     from campaigns.dispatch.links import BatchLinks
     from campaigns.models import Delivery, Message, Variant
@@ -72,7 +72,10 @@ def post_office_queue(first_id: int, last_id: int) -> int:
         if (customer.pk, message.topic_id) not in granted:
             continue
         context = context_of(
-            customer, events.get(customer.pk, []), message_key=message.key, variant_key=variant.key
+            customer_dict(customer),
+            events.get(customer.pk, []),
+            message_key=message.key,
+            variant_key=variant.key,
         )
         unsubscribe, preferences = unsubscribe_url(delivery.pk), preferences_url(customer.pk)
         email = render_email(

@@ -164,7 +164,15 @@ class Delivery(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["status", "queued_at"]),
+            # Only rows still in play: the claim's "queued, oldest first", the
+            # recovery of stuck "sending" rows and the admin's "unknown" warning.
+            # Finished rows leave it, so it stays small however large the table
+            # grows, and the claim never walks past a million sent rows.
+            models.Index(
+                fields=["status", "id"],
+                condition=models.Q(status__in=["queued", "sending", "unknown"]),
+                name="delivery_open",
+            ),
             models.Index(fields=["customer", "queued_at"]),
             models.Index(
                 fields=["provider_message_id"],

@@ -23,10 +23,12 @@ import hmac
 import time
 from datetime import timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache
 
 from django.conf import settings
 from django.core import signing
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.urls import reverse
 
 
@@ -78,11 +80,16 @@ def _signer(purpose: Purpose) -> signing.Signer:
     return signing.TimestampSigner(salt=SALTS[purpose])
 
 
-@lru_cache(maxsize=32)
-def _mac(purpose: Purpose, secret: str) -> hmac.HMAC:
+# Tokens are made a dozen times per email. The settings they depend on are
+# read once and kept (a setting read through Django's lazy settings object
+# costs more than the HMAC); a settings override (tests) empties the caches.
+
+
+@cache
+def _mac(purpose: Purpose) -> hmac.HMAC:
     # Django's salted_hmac derives this key on every call; it depends only on
     # the salt and the secret, so it is derived once here.
-    key = hashlib.sha256(f"{SALTS[purpose]}signer{secret}".encode()).digest()
+    key = hashlib.sha256(f"{SALTS[purpose]}signer{settings.SECRET_KEY}".encode()).digest()
     return hmac.new(key, digestmod=hashlib.sha256)
 
 
@@ -101,7 +108,7 @@ def token_make(purpose: Purpose, *ids: int) -> str:
     value = signing.b64_encode(("[" + ",".join(map(str, ids)) + "]").encode()).decode()
     if MAX_AGES[purpose] is not None:
         value = f"{value}:{signing.b62_encode(int(time.time()))}"
-    mac = _mac(purpose, settings.SECRET_KEY).copy()
+    mac = _mac(purpose).copy()
     mac.update(value.encode())
     return f"{value}:{signing.b64_encode(mac.digest()).decode()}"
 
@@ -131,18 +138,18 @@ def token_read(purpose: Purpose, token: str) -> tuple[int, ...]:
 _LINK_MARKER = "987654321"
 
 
-@lru_cache(maxsize=32)
-def _around_token(name: str, site_url: str, urlconf: str) -> tuple[str, str]:
+@cache
+def _around_token(name: str) -> tuple[str, str]:
     # reverse() costs ~30 µs; the URL only differs by its token (and a click
     # URL by its link id, which comes last).
     marker = "LADDERTOKEN"
     args = [marker, int(_LINK_MARKER)] if name == "tracking:click" else [marker]
-    before, _, after = (site_url + reverse(name, args=args)).partition(marker)
+    before, _, after = (settings.LADDER_SITE_URL + reverse(name, args=args)).partition(marker)
     return before, after
 
 
 def _absolute(name: str, token: str) -> str:
-    before, after = _around_token(name, settings.LADDER_SITE_URL, settings.ROOT_URLCONF)
+    before, after = _around_token(name)
     return before + token + after
 
 
@@ -159,7 +166,7 @@ def click_base(delivery_id: int) -> str:
     only follows links registered for the delivery's variant, so changing it
     can at most record a click on another link of the same email.
     """
-    before, after = _around_token("tracking:click", settings.LADDER_SITE_URL, settings.ROOT_URLCONF)
+    before, after = _around_token("tracking:click")
     return before + token_make(Purpose.CLICK, delivery_id) + after.removesuffix(_LINK_MARKER)
 
 
@@ -168,9 +175,18 @@ def click_url(delivery_id: int, link_id: int) -> str:
     return click_base(delivery_id) + str(link_id)
 
 
-def unsubscribe_url(delivery_id: int) -> str:
-    """The unsubscribe page, and the RFC 8058 one-click POST target."""
-    return _absolute("tracking:unsubscribe", token_make(Purpose.UNSUBSCRIBE, delivery_id))
+def unsubscribe_token(delivery_id: int) -> str:
+    """The token of a delivery's unsubscribe links (page, one-click POST, mailto)."""
+    return token_make(Purpose.UNSUBSCRIBE, delivery_id)
+
+
+def unsubscribe_url(delivery_id: int, *, token: str | None = None) -> str:
+    """The unsubscribe page, and the RFC 8058 one-click POST target.
+
+    ``token`` is :func:`unsubscribe_token` of the same delivery, when the
+    caller has it already (an email carries it three times).
+    """
+    return _absolute("tracking:unsubscribe", token or unsubscribe_token(delivery_id))
 
 
 def preferences_url(customer_id: int) -> str:
@@ -178,18 +194,27 @@ def preferences_url(customer_id: int) -> str:
     return _absolute("tracking:preferences", token_make(Purpose.PREFERENCES, customer_id))
 
 
-def unsubscribe_mailto(delivery_id: int) -> str:
+def unsubscribe_mailto(delivery_id: int, *, token: str | None = None) -> str:
     """The mailto: unsubscribe for clients without one-click; the inbound webhook
     reads the token back from the subject (docs/webhooks.md)."""
-    token = token_make(Purpose.UNSUBSCRIBE, delivery_id)
+    token = token or unsubscribe_token(delivery_id)
     return f"mailto:{settings.LADDER_UNSUBSCRIBE_MAILBOX}?subject=unsubscribe-{token}"
 
 
-def list_unsubscribe_headers(delivery_id: int) -> dict[str, str]:
+def list_unsubscribe_headers(delivery_id: int, *, token: str | None = None) -> dict[str, str]:
     """RFC 2369 List-Unsubscribe (https first, then mailto) and the RFC 8058
     one-click header, which every marketing email needs."""
-    https, mailto = unsubscribe_url(delivery_id), unsubscribe_mailto(delivery_id)
+    token = token or unsubscribe_token(delivery_id)
+    https = unsubscribe_url(delivery_id, token=token)
+    mailto = unsubscribe_mailto(delivery_id, token=token)
     return {
         "List-Unsubscribe": f"<{https}>, <{mailto}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
+
+
+@receiver(setting_changed)
+def _forget_settings(*, setting: str, **kwargs) -> None:
+    if setting in ("SECRET_KEY", "LADDER_SITE_URL", "ROOT_URLCONF"):
+        _mac.cache_clear()
+        _around_token.cache_clear()

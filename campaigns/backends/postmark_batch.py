@@ -55,8 +55,10 @@ Contract (the dispatcher relies on it; docs/backends.md says the same):
 
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache, partial
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import orjson
@@ -70,8 +72,12 @@ from anymail.exceptions import (
     AnymailSerializationError,
 )
 from anymail.message import AnymailRecipientStatus, AnymailStatus
+from anymail.signals import post_send, pre_send
 from anymail.utils import UNSET, EmailAddress, force_non_lazy_dict, parse_address_list
 from django.core.mail import EmailMessage
+
+if TYPE_CHECKING:
+    from campaigns.dispatch.compose import OutboundEmail
 
 #: Postmark accepts at most this many messages per /email/batch call.
 POSTMARK_BATCH_LIMIT = 500
@@ -370,6 +376,10 @@ class _Entry:
     payload: BatchPostmarkPayload
     body: bytes
 
+    def recipients(self) -> list[str]:
+        emails = self.payload.to_emails + self.payload.cc_and_bcc_emails
+        return [address.addr_spec for address in emails]
+
 
 class _BatchCall:
     """One POST to /email/batch, shaped as anymail's ``post_to_esp`` wants a payload."""
@@ -425,20 +435,97 @@ class EmailBackend(AnymailPostmarkBackend):
             # after it with a status (None: not sent) as well.
             message.anymail_status = AnymailStatus()
             message.anymail_error = None
-        created_session = self.open()
         accepted = 0
-        try:
-            if self.session is None:  # open() failed and fail_silently swallowed it
-                return 0
-            for chunk in self._chunks(email_messages):
+        with self._session() as ready:
+            for chunk in self._chunks(email_messages) if ready else ():
                 accepted += self._post_chunk(chunk)
+        return accepted
+
+    @contextmanager
+    def _session(self) -> Iterator[bool]:
+        """The open session (one is opened and closed around the block if
+        none is), and whether there is one: ``open()`` may have failed with
+        ``fail_silently``, which also swallows the block's AnymailError."""
+        created = self.open()
+        try:
+            yield self.session is not None
         except AnymailError:
             if not self.fail_silently:
                 raise
         finally:
-            if created_session:
+            if created:
                 self.close()
-        return accepted
+
+    def send_outbound(self, emails: Sequence["OutboundEmail"]) -> list[AnymailStatus]:
+        """Ladder's rendered emails (``campaigns.dispatch.compose.OutboundEmail``),
+        one ``AnymailStatus`` each, in order; failures as :meth:`send_messages`.
+
+        Each entry is the JSON anymail's payload would build for
+        ``email.message()`` (a test compares them), written straight from the
+        email's fields: about a tenth of the cost. Ladder's emails are always
+        what the plain path calls plain. When anymail's ``pre_send`` or
+        ``post_send`` has receivers, or ``SEND_DEFAULTS`` are set, the
+        messages go through :meth:`send_messages` instead, so receivers and
+        defaults see and shape them exactly as they would anywhere else.
+        """
+        if self.send_defaults or _has_receivers(type(self)):
+            messages = [email.message(connection=self) for email in emails]
+            self.send_messages(messages)
+            return [message.anymail_status for message in messages]
+        statuses = [AnymailStatus() for _ in emails]
+        with self._session() as ready:
+            for start in range(0, len(emails), self.batch_size) if ready else ():
+                chunk = emails[start : start + self.batch_size]
+                self._post_outbound(chunk, statuses[start : start + self.batch_size])
+        return statuses
+
+    def outbound_entry(self, email: "OutboundEmail") -> dict:
+        """The /email/batch entry for one of Ladder's emails (see :meth:`send_outbound`)."""
+        data: dict = {}
+        if self.message_stream is not None:
+            data["MessageStream"] = self.message_stream
+        data["From"] = self._formatted(email.from_email)
+        data["To"] = self._formatted(email.to)
+        data["Subject"] = email.subject
+        if email.reply_to:
+            data["ReplyTo"] = self._formatted(email.reply_to)
+        if email.headers:
+            data["Headers"] = [{"Name": k, "Value": v} for k, v in email.headers.items()]
+        data["TextBody"] = email.text
+        data["HtmlBody"] = email.html
+        data["Metadata"] = email.metadata
+        if email.tag:
+            data["Tag"] = email.tag
+        return data
+
+    def _formatted(self, addresses: str) -> str:
+        return ", ".join(
+            address.format(idna_encode=self.idna_encode) for address in parse_addresses(addresses)
+        )
+
+    def _post_outbound(self, chunk: Sequence["OutboundEmail"], statuses: list[AnymailStatus]):
+        sent, parts = [], [b"["]
+        for email, status in zip(chunk, statuses, strict=True):
+            try:
+                parts += (orjson.dumps(self.outbound_entry(email)), b",")
+            except (AnymailError, TypeError) as error:  # an unparsable address, a lone surrogate
+                # Not sent, with the reason where the dispatcher reads a refusal's words.
+                status.esp_response = {"Message": f"not sent: {error}"}
+                status.set_recipient_status(
+                    {email.to_address: AnymailRecipientStatus(message_id=None, status="failed")}
+                )
+                continue
+            sent.append((email, status))
+        if not sent:
+            return
+        parts[-1] = b"]"
+        call = _BatchCall(self.batch_url, self.batch_headers, b"".join(parts))
+        response = self.post_to_esp(call, None)
+        for (email, status), result in zip(
+            sent, self._results(response, call, len(sent)), strict=True
+        ):
+            status.esp_response = result
+            status.set_recipient_status(recipient_statuses([email.to_address], result))
 
     def _chunks(self, messages: Sequence[EmailMessage]) -> Iterator[list[_Entry]]:
         """Built entries, at most ``batch_size`` at a time (built lazily, chunk by chunk)."""
@@ -491,7 +578,7 @@ class EmailBackend(AnymailPostmarkBackend):
         for entry, result in zip(chunk, results, strict=True):
             status = entry.message.anymail_status
             status.esp_response = result
-            status.set_recipient_status(recipient_statuses(entry.payload, result))
+            status.set_recipient_status(recipient_statuses(entry.recipients(), result))
             accepted += result.get("ErrorCode", 0) == 0
         for entry in chunk:
             self.run_post_send(entry.message)
@@ -521,6 +608,10 @@ class EmailBackend(AnymailPostmarkBackend):
         return results
 
 
+def _has_receivers(sender: type) -> bool:
+    return pre_send.has_listeners(sender) or post_send.has_listeners(sender)
+
+
 def _well_formed(result: object) -> bool:
     # ErrorCode may be missing for Postmark service delays (anymail's note).
     if not isinstance(result, dict) or "Message" not in result:
@@ -528,14 +619,13 @@ def _well_formed(result: object) -> bool:
     return result.get("ErrorCode", 0) != 0 or "MessageID" in result
 
 
-def recipient_statuses(payload: PostmarkPayload, result: dict) -> dict[str, AnymailRecipientStatus]:
+def recipient_statuses(recipients: list[str], result: dict) -> dict[str, AnymailRecipientStatus]:
     """Each recipient's status from Postmark's result for their message.
 
-    Follows anymail's reading of Postmark's answers, from the addresses
-    already parsed into the payload (parsing the answer's To again would cost
-    as much as building the message).
+    Follows anymail's reading of Postmark's answers, from the addresses the
+    message was built with (parsing the answer's To again would cost as much
+    as building the message).
     """
-    recipients = [address.addr_spec for address in payload.to_emails + payload.cc_and_bcc_emails]
     code = result.get("ErrorCode", 0)
     text = result.get("Message", "")
     if code == 0:

@@ -6,25 +6,33 @@ or got other emails. So the claim re-checks consent for the message's topic,
 the suppression list and the frequency cap for the whole batch in a few
 queries, inside the transaction that takes the rows.
 
-A claim does not change a row's status, only its lease: if the worker dies
-before handing the emails over, the lease runs out and another worker takes
-them. The lease value doubles as the claim's token (``lease_until`` plus a
-random number of microseconds): a worker only sends rows that still carry
-its own lease, so a row re-claimed after an expired lease is never sent twice.
+The claim runs in the caller's transaction and locks its rows until that
+ends; the caller renders the emails meanwhile, then, still inside it, marks
+the first chunk SENDING and gives the rest of the batch a *lease*
+(:func:`deliveries_hold`). A worker that dies while rendering leaves nothing
+behind: the transaction rolls back and the rows are queued as before. One
+that dies after it leaves the SENDING chunk for recovery (it may have gone
+out) and the leased rows for another worker once the lease runs out. The
+lease value doubles as the claim's token (``lease_until`` plus a random
+number of microseconds): a worker only hands over rows that still carry its
+own lease, so a row re-claimed after an expired lease is never sent twice.
 """
 
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q
 
+from campaigns.context import CUSTOMER_COLUMNS, customer_context
 from campaigns.models import Delivery, Message, Variant
 from config.db import bulk_set_rows
-from customers.models import Consent, ConsentStatus, Customer, Suppression
+from customers.models import Consent, ConsentStatus, Suppression
 
 #: How long a claim holds its rows. Long enough for a batch to be rendered and
 #: sent at a throttled rate; a dead worker's unsent rows wait this long.
@@ -39,13 +47,25 @@ HANDED = (
 )
 
 
+@dataclass(slots=True)
+class Claimed:
+    """One leased delivery: what rendering and recording need of its row."""
+
+    id: int
+    customer_id: int
+    message_id: int
+    variant_id: int
+    attempts: int
+
+
 @dataclass
 class Claim:
     """The deliveries a worker may send now, with what rendering needs."""
 
     lease_until: datetime
-    deliveries: list[Delivery] = field(default_factory=list)
-    customers: dict[int, Customer] = field(default_factory=dict)
+    deliveries: list[Claimed] = field(default_factory=list)
+    #: customer id -> the template's ``customer`` dict (campaigns.context)
+    customers: dict[int, dict[str, Any]] = field(default_factory=dict)
     messages: dict[int, Message] = field(default_factory=dict)
     variants: dict[int, Variant] = field(default_factory=dict)
     #: Rows set aside at claim time, by reason: skipped for good or deferred.
@@ -69,11 +89,13 @@ def _caps() -> list[tuple[int, timedelta]]:
     return [(limit, window) for limit, window in caps if limit]
 
 
-def _cap_wait(sent: list[datetime], now: datetime) -> datetime | None:
-    """When one more email fits under every cap, given the customer's send times
-    (oldest first); None when it fits now."""
+def _cap_wait(
+    sent: list[datetime], now: datetime, caps: list[tuple[int, timedelta]]
+) -> datetime | None:
+    """When one more email fits under every cap (``_caps()``), given the
+    customer's send times (oldest first); None when it fits now."""
     until = None
-    for limit, window in _caps():
+    for limit, window in caps:
         recent = [at for at in sent if at > now - window]
         if len(recent) >= limit:
             frees = recent[-limit] + window
@@ -108,72 +130,97 @@ def _set_aside(rows: list[tuple], now: datetime) -> None:
     )
 
 
-@transaction.atomic
+#: The delivery's own columns a claim reads, in the order of :class:`Claimed`.
+_DELIVERY = ("id", "customer_id", "message_id", "variant_id", "attempts")
+#: The customer's columns a claim reads besides the template's (CUSTOMER_COLUMNS).
+_CHECKED = ("customer__erased_at", "granted", "suppressed")
+#: Where the customer's email address is in a claimed row.
+_EMAIL = len(_DELIVERY) + len(_CHECKED) + CUSTOMER_COLUMNS.index("email")
+
+
+def _claimable(now: datetime):
+    """Due rows, oldest first, locked (skipping rows another worker holds), each
+    with its customer's template columns and whether consent and the suppression
+    list allow sending: one query for the whole batch."""
+    granted = Consent.objects.filter(
+        customer_id=OuterRef("customer_id"),
+        topic_id=OuterRef("message__topic_id"),
+        status=ConsentStatus.GRANTED,
+    )
+    suppressed = Suppression.objects.filter(address_hash=OuterRef("customer__email_hash"))
+    return (
+        Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(_due(now))
+        .order_by("id")
+        .annotate(granted=Exists(granted), suppressed=Exists(suppressed))
+        .values_list(*_DELIVERY, *_CHECKED, *(f"customer__{c}" for c in CUSTOMER_COLUMNS))
+    )
+
+
 def deliveries_claim(*, now: datetime, limit: int) -> Claim:
-    """Take up to ``limit`` due deliveries for this worker, oldest first.
+    """Take up to ``limit`` due deliveries for this worker, oldest first, inside
+    the caller's transaction (see the module docstring and :func:`deliveries_hold`).
 
     Concurrent workers get disjoint rows (``SKIP LOCKED`` on PostgreSQL; SQLite
     has one writer at a time). Rows whose customer may no longer be emailed
     become SKIPPED with the reason; rows over the frequency cap wait until it
     frees up (a capped email waits, it is not dropped).
     """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("claim deliveries inside transaction.atomic(): it holds their locks")
     claim = Claim(lease_until=now + LEASE + timedelta(microseconds=random.randrange(1_000_000)))
-    rows = list(
-        Delivery.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(_due(now))
-        .order_by("id")
-        .only("id", "customer_id", "message_id", "variant_id", "attempts", "journey_key")[:limit]
-    )
+    rows = list(_claimable(now)[:limit])
     if not rows:
         return claim
-    customers = Customer.objects.in_bulk([row.customer_id for row in rows])
-    messages = Message.objects.select_related("topic").in_bulk({row.message_id for row in rows})
-    granted = set(
-        Consent.objects.filter(
-            customer_id__in=list(customers),
-            topic_id__in={m.topic_id for m in messages.values()},
-            status=ConsentStatus.GRANTED,
-        ).values_list("customer_id", "topic_id")
-    )
-    suppressed = set(
-        Suppression.objects.filter(
-            address_hash__in=[c.email_hash for c in customers.values() if c.email_hash]
-        ).values_list("address_hash", flat=True)
-    )
-    sent = _send_times(list(customers), now)
+    messages = Message.objects.select_related("topic").in_bulk({row[2] for row in rows})
+    sent = _send_times(list({row[1] for row in rows}), now)
 
-    aside, leased = [], []
+    aside, leased, caps = [], [], _caps()
+    checked = len(_DELIVERY)
     for row in rows:
-        customer = customers.get(row.customer_id)
-        topic = messages[row.message_id].topic
+        pk, customer_id, message_id = row[0], row[1], row[2]
+        erased_at, granted, suppressed = row[checked : checked + len(_CHECKED)]
         reason = None
-        if customer is None or customer.erased_at is not None or not customer.email:
+        if erased_at is not None or not row[_EMAIL]:
             reason = "the customer was erased or has no email address"
-        elif customer.email_hash in suppressed:
+        elif suppressed:
             reason = "the address is on the suppression list"
-        elif (row.customer_id, topic.pk) not in granted:
-            reason = f"no consent for {topic.key!r} at send time"
+        elif not granted:
+            reason = f"no consent for {messages[message_id].topic.key!r} at send time"
         if reason:
-            aside.append((row.pk, Delivery.Status.SKIPPED, None, reason))
+            aside.append((pk, Delivery.Status.SKIPPED, None, reason))
             claim.skipped += 1
             continue
-        wait = _cap_wait(sent[row.customer_id], now)
+        wait = _cap_wait(sent[customer_id], now, caps)
         if wait is not None:
             aside.append(
-                (row.pk, Delivery.Status.QUEUED, wait, f"frequency cap: waits until {wait:%c}")
+                (pk, Delivery.Status.QUEUED, wait, f"frequency cap: waits until {wait:%c}")
             )
             claim.deferred += 1
             continue
-        sent[row.customer_id].append(now)
-        leased.append(row)
+        sent[customer_id].append(now)
+        leased.append(Claimed(*row[:checked]))
+        if customer_id not in claim.customers:
+            claim.customers[customer_id] = customer_context(row[checked + len(_CHECKED) :])
 
     _set_aside(aside, now)
-    if leased:
-        Delivery.objects.filter(pk__in=[row.pk for row in leased]).update(
-            lease_until=claim.lease_until
-        )
     claim.deliveries = leased
-    claim.customers = customers
     claim.messages = messages
     claim.variants = Variant.objects.in_bulk({row.variant_id for row in leased})
     return claim
+
+
+def deliveries_hold(claim: Claim, *, handed: Sequence[int], now: datetime) -> None:
+    """In the claim's transaction: ``handed`` rows become SENDING (they go to the
+    provider as soon as it commits), the claim's other rows get its lease."""
+    if handed:
+        Delivery.objects.filter(pk__in=handed, status=Delivery.Status.QUEUED).update(
+            status=Delivery.Status.SENDING,
+            handed_at=now,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    handed = set(handed)
+    leased = [row.id for row in claim.deliveries if row.id not in handed]
+    if leased:
+        Delivery.objects.filter(pk__in=leased).update(lease_until=claim.lease_until)

@@ -31,20 +31,20 @@ from campaigns.context import context_of, recent_events
 from campaigns.models import Delivery
 from campaigns.rendering import RenderFailed, render_email
 from campaigns.senders import SenderNotVerified, sender_for
-from campaigns.tokens import open_pixel_url, preferences_url, unsubscribe_url
+from campaigns.tokens import open_pixel_url, preferences_url, unsubscribe_token, unsubscribe_url
 from config import clock
 from config.db import bulk_set_rows
 from customers.services.suppression import suppression_add
 
 from . import outcomes, ratelimit
-from .claim import Claim, deliveries_claim
-from .compose import email_message
+from .claim import Claim, Claimed, deliveries_claim, deliveries_hold
+from .compose import OutboundEmail
 from .links import BatchLinks
 from .outcomes import Kind, Outcome
 
 logger = logging.getLogger(__name__)
 
-#: Columns every outcome writes, in this order after the primary key.
+#: Columns a retry or a failure writes, in this order after the primary key.
 RESULT_FIELDS = (
     "status",
     "attempts",
@@ -62,8 +62,8 @@ RESULT_FIELDS = (
 OURS = (Delivery.Status.QUEUED, Delivery.Status.SENDING)
 #: Statuses a provider webhook can set while the send call is still returning.
 OVERTAKEN = (Delivery.Status.DELIVERED, Delivery.Status.BOUNCED)
-#: What a sent row records even when a webhook got there first.
-SENT_FACTS = ("attempts", "lease_until", "handed_at", "sent_at", "provider_message_id")
+#: What a sent row records besides its provider's id and time (sent_at).
+SENT_CONSTANTS = {"status": Delivery.Status.SENT, "next_attempt_at": None, "error": ""}
 
 
 @dataclass
@@ -84,10 +84,10 @@ class DispatchReport:
         return not (self.claimed or self.skipped or self.deferred)
 
 
-@dataclass
+@dataclass(slots=True)
 class Outgoing:
-    delivery: Delivery
-    message: object  # EmailMessage
+    delivery: Claimed
+    email: OutboundEmail
 
 
 def retry_delay(attempts: int, retry_after: float | None) -> float:
@@ -102,7 +102,7 @@ def retry_delay(attempts: int, retry_after: float | None) -> float:
 
 def _render(claim: Claim, links: BatchLinks) -> tuple[list[Outgoing], list]:
     """Each claimed delivery as an email, or as a failure row when it cannot be one."""
-    events = recent_events(list({d.customer_id for d in claim.deliveries}))
+    events = recent_events(list(claim.customers))
     senders: dict[int, str] = {}
     rendered, failures = [], []
     for delivery in claim.deliveries:
@@ -110,15 +110,19 @@ def _render(claim: Claim, links: BatchLinks) -> tuple[list[Outgoing], list]:
         message = claim.messages[delivery.message_id]
         variant = claim.variants[delivery.variant_id]
         try:
-            if message.pk not in senders:
-                senders[message.pk] = sender_for(message.sender)
+            if message.id not in senders:
+                senders[message.id] = sender_for(message.sender)
         except SenderNotVerified as exc:
             failures.append((delivery, Outcome(Kind.FAILED, str(exc))))
             continue
-        unsubscribe = unsubscribe_url(delivery.pk)
-        preferences = preferences_url(customer.pk)
+        token = unsubscribe_token(delivery.id)
+        unsubscribe = unsubscribe_url(delivery.id, token=token)
+        preferences = preferences_url(delivery.customer_id)
         context = context_of(
-            customer, events.get(customer.pk, []), message_key=message.key, variant_key=variant.key
+            customer,
+            events.get(delivery.customer_id, []),
+            message_key=message.key,
+            variant_key=variant.key,
         )
         context["unsubscribe_url"], context["preferences_url"] = unsubscribe, preferences
         try:
@@ -128,43 +132,39 @@ def _render(claim: Claim, links: BatchLinks) -> tuple[list[Outgoing], list]:
                 html=variant.html_body,
                 text=variant.text_body,
                 context=context,
-                track_link=links.tracker(delivery_id=delivery.pk, variant_id=variant.pk),
-                open_pixel_url=open_pixel_url(delivery.pk),
+                track_link=links.tracker(delivery_id=delivery.id, variant_id=variant.id),
+                open_pixel_url=open_pixel_url(delivery.id),
                 unsubscribe_url=unsubscribe,
                 preferences_url=preferences,
             )
         except RenderFailed as exc:
             failures.append((delivery, Outcome(Kind.FAILED, f"the template failed: {exc}")))
             continue
-        rendered.append((delivery, email))
+        rendered.append((delivery, email, token))
 
     if links.pending:
         links.register()
-        rendered = [(d, replace(email, html=links.fill(email.html))) for d, email in rendered]
+        rendered = [(d, replace(email, html=links.fill(email.html)), t) for d, email, t in rendered]
     outgoing = []
-    for delivery, email in rendered:
+    for delivery, email, token in rendered:
         message = claim.messages[delivery.message_id]
         customer = claim.customers[delivery.customer_id]
-        outgoing.append(
-            Outgoing(
-                delivery,
-                email_message(
-                    delivery_id=delivery.pk,
-                    rendered=email,
-                    sender=senders[message.pk],
-                    reply_to=message.reply_to,
-                    to_email=customer.email,
-                    to_name=customer.full_name,
-                    # One tag: some providers (Postmark) take no more.
-                    tags=[message.key],
-                    metadata={
-                        "delivery_id": str(delivery.pk),
-                        "message": message.key,
-                        "variant": claim.variants[delivery.variant_id].key,
-                    },
-                ),
-            )
+        outbound = OutboundEmail.build(
+            delivery_id=delivery.id,
+            rendered=email,
+            sender=senders[message.id],
+            reply_to=message.reply_to,
+            to_email=customer["email"],
+            to_name=customer["full_name"],
+            tag=message.key,
+            metadata={
+                "delivery_id": str(delivery.id),
+                "message": message.key,
+                "variant": claim.variants[delivery.variant_id].key,
+            },
+            unsubscribe_token=token,
         )
+        outgoing.append(Outgoing(delivery, outbound))
     return outgoing, failures
 
 
@@ -190,12 +190,9 @@ def _hand_over(ids: list[int], lease_until: datetime, now: datetime) -> set[int]
         return {row[0] for row in cursor.fetchall()}
 
 
-def _result_row(delivery: Delivery, outcome: Outcome, *, attempts: int, now: datetime) -> tuple:
-    """The row an outcome writes; ``attempts`` counts this one if it was made."""
-    base = (delivery.pk,)
-    if outcome.kind is Kind.SENT:
-        return (*base, Delivery.Status.SENT, attempts, None, None, now, now,
-                outcome.message_id, "", now)  # fmt: skip
+def _result_row(delivery: Claimed, outcome: Outcome, *, attempts: int, now: datetime) -> tuple:
+    """The row a retry or a failure writes; ``attempts`` counts this one if it was made."""
+    base = (delivery.id,)
     if outcome.kind is Kind.RETRY and attempts < settings.LADDER_SEND_MAX_ATTEMPTS:
         wait = timedelta(seconds=retry_delay(attempts, outcome.retry_after))
         return (*base, Delivery.Status.QUEUED, attempts, now + wait, None, None, None, "",
@@ -207,36 +204,64 @@ def _result_row(delivery: Delivery, outcome: Outcome, *, attempts: int, now: dat
 
 
 def _record(
-    results: Sequence[tuple[Delivery, Outcome, int]], claim: Claim, report: DispatchReport
+    results: Sequence[tuple[Claimed, Outcome, int]], claim: Claim, report: DispatchReport
 ) -> None:
+    """Write each outcome to its row: the sent in one narrow statement (only the
+    provider's id differs between them; the hand-over already counted the
+    attempt and its time), retries and failures in another."""
     if not results:
         return
     now = clock.now()
-    rows = []
+    sent, rows = [], []
     for delivery, outcome, attempts in results:
+        if outcome.kind is Kind.SENT:
+            sent.append((delivery.id, outcome.message_id))
+            report.sent += 1
+            continue
         row = _result_row(delivery, outcome, attempts=attempts, now=now)
         rows.append(row)
-        status = row[1]
-        if status == Delivery.Status.SENT:
-            report.sent += 1
-        elif status == Delivery.Status.QUEUED:
+        if row[1] == Delivery.Status.QUEUED:
             report.retried += 1
         else:
             report.failed += 1
+    facts = {"lease_until": None, "sent_at": now}
     with transaction.atomic():
         # Only rows still ours: a provider webhook may already have moved a
         # row on (SENDING -> DELIVERED or BOUNCED) before this write. Such a
         # row still gets the facts of the send, without its status going back.
-        changed = bulk_set_rows(Delivery, RESULT_FIELDS, rows, only_if=("status", OURS))
-        if changed < len(rows):
-            sent = [
-                (r[0], r[2], None, r[5], r[6], r[7]) for r in rows if r[1] == Delivery.Status.SENT
-            ]
-            bulk_set_rows(Delivery, SENT_FACTS, sent, only_if=("status", OVERTAKEN))
+        changed = bulk_set_rows(
+            Delivery,
+            ("provider_message_id",),
+            sent,
+            only_if=("status", OURS),
+            constants={**SENT_CONSTANTS, **facts, "updated_at": now},
+        )
+        if changed < len(sent):
+            bulk_set_rows(
+                Delivery,
+                ("provider_message_id",),
+                sent,
+                only_if=("status", OVERTAKEN),
+                constants=facts,
+            )
+        bulk_set_rows(Delivery, RESULT_FIELDS, rows, only_if=("status", OURS))
         for delivery, outcome, _ in results:
             if outcome.suppress is not None:
                 customer = claim.customers[delivery.customer_id]
-                suppression_add(email=customer.email, reason=outcome.suppress, note=outcome.reason)
+                suppression_add(
+                    email=customer["email"], reason=outcome.suppress, note=outcome.reason
+                )
+
+
+def _send_batch(backend, chunk: list[Outgoing]) -> list:
+    """Hand a whole chunk to a backend that takes many emails per call; returns
+    each one's ``AnymailStatus``. Backends that know Ladder's emails take them
+    as they are (``send_outbound``, docs/backends.md); others get messages."""
+    if hasattr(backend, "send_outbound"):
+        return backend.send_outbound([item.email for item in chunk])
+    messages = [item.email.message() for item in chunk]
+    backend.send_messages(messages)
+    return [getattr(message, "anymail_status", None) for message in messages]
 
 
 def _attempt(backend, chunk: list[Outgoing], batched: bool, now: datetime) -> list:
@@ -244,26 +269,26 @@ def _attempt(backend, chunk: list[Outgoing], batched: bool, now: datetime) -> li
     unwell or throttling), and the emails after it get ``None`` (not attempted)."""
     if batched:
         try:
-            backend.send_messages([item.message for item in chunk])
+            statuses = _send_batch(backend, chunk)
         except Exception as exc:  # the backend's exception says what happened to all
             return [outcomes.from_exception(exc, now=now)] * len(chunk)
-        statuses = [getattr(item.message, "anymail_status", None) for item in chunk]
         return [outcomes.from_batch_status(status) for status in statuses]
     results: list = []
     for item in chunk:
+        message = item.email.message()
         try:
-            backend.send_messages([item.message])
+            backend.send_messages([message])
         except Exception as exc:  # classified and recorded: one bad email never stops a batch
             outcome = outcomes.from_exception(exc, now=now)
             results.append(outcome)
             if outcome.transient:
                 break
             continue
-        results.append(outcomes.from_status(getattr(item.message, "anymail_status", None)))
+        results.append(outcomes.from_status(getattr(message, "anymail_status", None)))
     return results + [None] * (len(chunk) - len(results))
 
 
-def _unattempted(chunk: list[Outgoing], pause: Outcome) -> list[tuple[Delivery, Outcome, int]]:
+def _unattempted(chunk: list[Outgoing], pause: Outcome) -> list[tuple[Claimed, Outcome, int]]:
     """Back to the queue as they were, to wait as long as the failure asked."""
     outcome = Outcome(
         Kind.RETRY,
@@ -273,15 +298,11 @@ def _unattempted(chunk: list[Outgoing], pause: Outcome) -> list[tuple[Delivery, 
     return [(item.delivery, outcome, item.delivery.attempts) for item in chunk]
 
 
-def _send_chunk(
+def _deliver(
     backend, chunk: list[Outgoing], *, batched: bool, claim: Claim, report: DispatchReport
 ) -> Outcome | None:
-    """Hand one chunk over and record it; returns the transient failure, if any."""
-    ratelimit.acquire(settings.EMAIL_BACKEND, len(chunk))
-    mine = _hand_over([item.delivery.pk for item in chunk], claim.lease_until, clock.now())
-    chunk = [item for item in chunk if item.delivery.pk in mine]
-    if not chunk:
-        return None
+    """Send a chunk already marked SENDING and record it; returns the transient
+    failure, if any."""
     results = _attempt(backend, chunk, batched, clock.now())
     pairs = list(zip(chunk, results, strict=True))
     done = [
@@ -294,21 +315,42 @@ def _send_chunk(
     return pause
 
 
+def _send_leased(
+    backend, chunk: list[Outgoing], *, batched: bool, claim: Claim, report: DispatchReport
+) -> Outcome | None:
+    """Hand over a chunk the claim leased (if it still holds it), send and record it."""
+    ratelimit.acquire(settings.EMAIL_BACKEND, len(chunk))
+    mine = _hand_over([item.delivery.id for item in chunk], claim.lease_until, clock.now())
+    chunk = [item for item in chunk if item.delivery.id in mine]
+    if not chunk:
+        return None
+    return _deliver(backend, chunk, batched=batched, claim=claim, report=report)
+
+
 def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
-    """Claim, render, send and record one batch; returns what happened."""
+    """Claim, render, send and record one batch; returns what happened.
+
+    Claiming, rendering and marking the first chunk SENDING are one
+    transaction (see claim.py), so each row is written once before the send
+    and once after; later chunks of the batch are handed over one at a time.
+    """
     now = now or clock.now()
     report = DispatchReport()
-    claim = deliveries_claim(now=now, limit=limit or settings.LADDER_DISPATCH_BATCH)
-    report.claimed = len(claim.deliveries)
-    report.skipped, report.deferred = claim.skipped, claim.deferred
-    if not claim.deliveries:
-        return report
-    outgoing, failures = _render(claim, BatchLinks())
-    _record([(d, o, d.attempts) for d, o in failures], claim, report)
-
     backend = get_connection()
     batch_size = getattr(backend, "batch_size", None)
     size = batch_size or settings.LADDER_DISPATCH_CHUNK
+    with transaction.atomic():
+        claim = deliveries_claim(now=now, limit=limit or settings.LADDER_DISPATCH_BATCH)
+        report.claimed = len(claim.deliveries)
+        report.skipped, report.deferred = claim.skipped, claim.deferred
+        if not claim.deliveries:
+            return report
+        outgoing, failures = _render(claim, BatchLinks())
+        _record([(d, o, d.attempts) for d, o in failures], claim, report)
+        first, rest = outgoing[:size], outgoing[size:]
+        ratelimit.acquire(settings.EMAIL_BACKEND, len(first))
+        deliveries_hold(claim, handed=[item.delivery.id for item in first], now=clock.now())
+
     try:
         backend.open()
     except Exception as exc:  # wrong host, refused, bad credentials: fix and it goes out
@@ -316,14 +358,13 @@ def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> 
         pause = Outcome(Kind.RETRY, f"could not connect to the provider: {exc}")
         _record(_unattempted(outgoing, pause), claim, report)
         return report
-    pause: Outcome | None = None
+    batched = batch_size is not None
     try:
-        for start in range(0, len(outgoing), size):
-            chunk = outgoing[start : start + size]
+        pause = _deliver(backend, first, batched=batched, claim=claim, report=report)
+        for start in range(0, len(rest), size):
+            chunk = rest[start : start + size]
             if pause is None:
-                pause = _send_chunk(
-                    backend, chunk, batched=batch_size is not None, claim=claim, report=report
-                )
+                pause = _send_leased(backend, chunk, batched=batched, claim=claim, report=report)
             else:
                 _record(_unattempted(chunk, pause), claim, report)
     finally:

@@ -11,7 +11,8 @@ subclass picks the response from the recipient instead. Addresses containing:
 - ``quick``: accepted, and the provider's "delivered" webhook lands before
   the send call returns (as it can, from another process).
 
-It also notes which backend instance each send used, to show one per batch.
+It also notes which backend instance each send used, to show one per batch,
+and calls each function in ``ON_SEND`` with every message just before its send.
 """
 
 import requests
@@ -20,6 +21,7 @@ from anymail.exceptions import AnymailRequestsAPIError
 from anymail.message import AnymailRecipientStatus
 
 OPENED = []
+ON_SEND = []
 
 
 def _http_error(status: int, headers: dict | None = None) -> AnymailRequestsAPIError:
@@ -36,6 +38,8 @@ class EmailBackend(AnymailTestBackend):
         return super().open()
 
     def post_to_esp(self, payload, message):
+        for watch in ON_SEND:
+            watch(message)
         address = message.to[0]
         if "throttle" in address:
             message.anymail_test_response = _http_error(429, {"Retry-After": "120"})

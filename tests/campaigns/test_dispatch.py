@@ -9,7 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from campaigns.dispatch import deliveries_recover, dispatch_batch, dispatch_until
-from campaigns.dispatch.claim import deliveries_claim
+from campaigns.dispatch.claim import deliveries_claim, deliveries_hold
 from campaigns.dispatch.send import _hand_over, retry_delay
 from campaigns.models import Delivery, Message, VariantLink
 from campaigns.tokens import Purpose, token_read
@@ -321,16 +321,55 @@ def test_a_recent_sending_row_is_left_alone():
     assert deliveries_recover() == 0
 
 
+def test_a_worker_that_fails_before_handing_over_leaves_its_rows_as_they_were(monkeypatch):
+    deliveries = queued([consented_customer(), consented_customer()])
+
+    def crash(**kwargs):
+        raise MemoryError("the worker ran out of memory mid-render")
+
+    monkeypatch.setattr("campaigns.dispatch.send.render_email", crash)
+    with pytest.raises(MemoryError):
+        dispatch_batch()
+
+    for delivery in deliveries:
+        delivery.refresh_from_db()
+        assert (delivery.status, delivery.attempts, delivery.lease_until) == ("queued", 0, None)
+    monkeypatch.undo()
+    assert dispatch_batch().sent == 2  # nothing to wait for: the next run sends them
+
+
+def test_only_the_chunk_being_sent_is_sending_and_the_rest_of_the_batch_is_leased(settings):
+    settings.LADDER_DISPATCH_CHUNK = 2
+    deliveries = queued([consented_customer() for _ in range(5)])
+    seen = []
+
+    def watch(message):
+        seen.append(sorted(Delivery.objects.values_list("status", flat=True)))
+
+    scripted_backend.ON_SEND.append(watch)
+    try:
+        assert dispatch_batch().sent == 5
+    finally:
+        scripted_backend.ON_SEND.clear()
+
+    assert seen[0] == ["queued", "queued", "queued", "sending", "sending"]
+    assert seen[2] == ["queued", "sending", "sending", "sent", "sent"]
+    leased = Delivery.objects.filter(pk__in=[d.pk for d in deliveries], lease_until__isnull=False)
+    assert not leased.exists()  # the results clear the lease
+
+
 def test_rows_a_worker_claimed_but_never_reached_go_out_once_its_lease_ends():
     (row,) = queued([consented_customer()])
     now = timezone.now()
-    dead = deliveries_claim(now=now, limit=10)  # a worker claims, then dies
-    assert [d.pk for d in dead.deliveries] == [row.pk]
+    dead = deliveries_claim(now=now, limit=10)  # a worker claims, leases, then dies
+    deliveries_hold(dead, handed=[], now=now)
+    assert [d.id for d in dead.deliveries] == [row.pk]
     assert deliveries_claim(now=now, limit=10).deliveries == []  # leased: nobody else
 
     later = now + timedelta(minutes=6)
     alive = deliveries_claim(now=later, limit=10)
-    assert [d.pk for d in alive.deliveries] == [row.pk]
+    deliveries_hold(alive, handed=[], now=later)
+    assert [d.id for d in alive.deliveries] == [row.pk]
     # The dead worker's lease is no longer on the row: it could not hand it over.
     assert _hand_over([row.pk], dead.lease_until, later) == set()
     assert _hand_over([row.pk], alive.lease_until, later) == {row.pk}

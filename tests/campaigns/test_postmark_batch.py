@@ -38,6 +38,8 @@ from campaigns.backends.postmark_batch import (
     plain_message,
     recipient_statuses,
 )
+from campaigns.dispatch.compose import OutboundEmail
+from campaigns.rendering import RenderedEmail
 
 BATCH_BACKEND = "campaigns.backends.postmark_batch.EmailBackend"
 ANYMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
@@ -436,12 +438,16 @@ ANSWERS = {
 }
 
 
+def _recipients(payload: BatchPostmarkPayload) -> list[str]:
+    return [address.addr_spec for address in payload.to_emails + payload.cc_and_bcc_emails]
+
+
 @pytest.mark.parametrize(("answer", "status"), ANSWERS.values(), ids=ANSWERS.keys())
 def test_it_reads_each_postmark_answer_as_anymail_does(answer, status):
     message = _newsletter(to="Ann <Ann@example.com>")
     payload = BatchPostmarkPayload(message, {}, EmailBackend(server_token="t"))
 
-    (recipient,) = recipient_statuses(payload, answer).items()
+    (recipient,) = recipient_statuses(_recipients(payload), answer).items()
 
     assert recipient[0] == "Ann@example.com"
     assert recipient[1].status == status
@@ -454,7 +460,7 @@ def test_it_names_the_refused_recipient_among_several():
     payload = BatchPostmarkPayload(message, {}, EmailBackend(server_token="t"))
     answer = {"ErrorCode": 300, "Message": "Error parsing 'Cc': Illegal address 'bob@example.com'"}
 
-    statuses = recipient_statuses(payload, answer)
+    statuses = recipient_statuses(_recipients(payload), answer)
 
     assert {email: s.status for email, s in statuses.items()} == {
         "ann@example.com": "failed",
@@ -608,3 +614,112 @@ def test_the_sink_refuses_a_batch_over_postmarks_limit(sink):
 
     assert response.status_code == 422
     assert sink.snapshot()["count"] == 0
+
+
+# --- Ladder's own emails, written straight to JSON -----------------------------
+
+_display = st.text(alphabet="ab .,;:<>\"'\\()[]@é日\t\n", max_size=14)
+
+
+@st.composite
+def _outbound_emails(draw) -> OutboundEmail:
+    return OutboundEmail.build(
+        delivery_id=draw(st.integers(1, 10**12)),
+        rendered=RenderedEmail(subject=draw(_text), html=draw(_text), text=draw(_text)),
+        sender=draw(_message_address),
+        reply_to=draw(st.sampled_from(["", "help@shop.example", "Help Desk <help@shop.example>"])),
+        to_email=draw(_bare.filter(lambda a: a.isascii())),
+        to_name=draw(_display),
+        tag=draw(st.sampled_from(["", "weekly", "welcome-é"])),
+        metadata=draw(st.dictionaries(st.sampled_from(["delivery_id", "variant"]), _text)),
+    )
+
+
+@given(_outbound_emails(), st.sampled_from([None, "broadcast"]))
+@hypothesis_settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_an_outbound_email_is_the_json_anymail_builds_for_its_message(email, stream):
+    backend = EmailBackend(server_token="t", message_stream=stream)
+    anymail = AnymailPostmarkBackend(server_token="t", message_stream=stream)
+
+    reference = _built(PostmarkPayload, anymail, email.message())
+
+    assert backend.outbound_entry(email) == reference[0]
+    assert [a.addr_spec for a in reference[1]] == [email.to_address]
+
+
+def _outbound(n: int, to: str | None = None) -> OutboundEmail:
+    return OutboundEmail.build(
+        delivery_id=n,
+        rendered=RenderedEmail(subject=f"Teapots, week {n}", html=f"<p>{n}</p>", text=f"{n}"),
+        sender=FROM,
+        reply_to="",
+        to_email=to or f"customer{n}@example.com",
+        to_name=f"Customer {n}",
+        tag="weekly",
+        metadata={"delivery_id": str(n)},
+    )
+
+
+def test_outbound_emails_go_out_in_calls_of_at_most_500(postmark):
+    emails = [_outbound(n) for n in range(1, 1002)]
+
+    with get_connection() as connection:
+        statuses = connection.send_outbound(emails)
+
+    assert [call["messages"] for call in postmark.snapshot()["calls"]] == [500, 500, 1]
+    arrived = postmark.messages()
+    assert [m["To"] for m in arrived] == [
+        f"Customer {n} <customer{n}@example.com>" for n in range(1, 1002)
+    ]
+    assert [m["Metadata"]["delivery_id"] for m in arrived] == [str(n) for n in range(1, 1002)]
+    assert {s.status.pop() for s in statuses} == {"sent"}
+    assert len({s.message_id for s in statuses}) == 1001
+
+
+def test_an_outbound_email_postmark_refuses_gets_its_own_status(postmark):
+    emails = [
+        _outbound(1),
+        _outbound(2, to="invalid.ann@example.com"),
+        _outbound(3, to="inactive.bob@example.com"),
+    ]
+
+    statuses = get_connection().send_outbound(emails)
+
+    assert [s.status for s in statuses] == [{"sent"}, {"invalid"}, {"rejected"}]
+    assert statuses[1].esp_response["ErrorCode"] == 300
+
+
+def test_an_outbound_email_anymail_cannot_address_fails_alone(postmark):
+    broken = _outbound(2)
+    broken.to = "Customer 2 <not an address>"
+
+    statuses = get_connection().send_outbound([_outbound(1), broken])
+
+    assert [s.status for s in statuses] == [{"sent"}, {"failed"}]
+    assert "not sent" in statuses[1].esp_response["Message"]
+    assert len(postmark.messages()) == 1
+
+
+def test_a_refused_outbound_call_raises_with_retry_after(postmark):
+    postmark.fail(429, retry_after=9)
+
+    with pytest.raises(AnymailRequestsAPIError) as raised:
+        get_connection().send_outbound([_outbound(1)])
+
+    assert raised.value.response.headers["Retry-After"] == "9"
+
+
+def test_outbound_emails_meet_anymails_signals_when_someone_listens(postmark):
+    seen = []
+
+    def receiver(sender, message, status, esp_name, **kwargs):
+        seen.append((message.to, status.status))
+
+    post_send.connect(receiver)
+    try:
+        statuses = get_connection().send_outbound([_outbound(1)])
+    finally:
+        post_send.disconnect(receiver)
+
+    assert seen == [(["Customer 1 <customer1@example.com>"], {"sent"})]
+    assert statuses[0].status == {"sent"}

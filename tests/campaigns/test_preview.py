@@ -57,6 +57,43 @@ def test_contexts_hold_the_newest_events_first_in_one_query(ann, django_assert_n
     assert contexts[ann.pk]["customer"]["full_name"].startswith("Ann")
 
 
+def test_context_events_keep_their_exact_values_and_aware_times(ann):
+    events_record(
+        events=[
+            EventInput(
+                name="refund",
+                email=ann.email,
+                properties={"reason": 'Zoë\'s "wrong" size', "items": [1, 2]},
+                value=Decimal("7"),
+                currency="EUR",
+                occurred_at=datetime(2026, 6, 1, 12, 30, 15, 123456, tzinfo=UTC),
+            ),
+            EventInput(
+                name="page_view",
+                email=ann.email,
+                occurred_at=datetime(2026, 6, 1, 12, 30, 15, 123456, tzinfo=UTC),
+            ),
+        ]
+    )
+
+    newest = contexts_for([ann], message_key="m", variant_key="A")[ann.pk]["recent_events"]
+
+    # Two events at the same moment: the one recorded last comes first.
+    assert [e["name"] for e in newest[:3]] == ["page_view", "refund", "purchase"]
+    refund = newest[1]
+    assert refund == {
+        "name": "refund",
+        "properties": {"reason": 'Zoë\'s "wrong" size', "items": [1, 2]},
+        "value": Decimal("7.00"),
+        "currency": "EUR",
+        "occurred_at": datetime(2026, 6, 1, 12, 30, 15, 123456, tzinfo=UTC),
+    }
+    assert str(refund["value"]) == "7.00"
+    assert refund["occurred_at"].utcoffset().total_seconds() == 0
+    assert newest[0]["value"] is None
+    assert (newest[2]["properties"]["sku"], str(newest[2]["value"])) == ("SKU-14", "5.00")
+
+
 def test_the_preview_command_prints_the_personal_email(welcome, ann, tmp_path):
     out = StringIO()
     html = tmp_path / "preview.html"

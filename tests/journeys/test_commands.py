@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from campaigns.dispatch.compose import mailbox
 from campaigns.models import Delivery
 from config import clock
 from customers.models import Stage
@@ -81,7 +82,7 @@ def test_run_engine_advances_a_simulated_month(tmp_path, messages, mailoutbox):
     assert enrollment.ended_at - start >= timedelta(days=2)
     assert Delivery.objects.count() == 2
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
-    assert [m.to for m in mailoutbox] == [[f'"{ann.full_name}" <{ann.email}>']] * 2
+    assert [m.to for m in mailoutbox] == [[mailbox(ann.full_name, ann.email)]] * 2
     # The simulation is over: the clock is real again.
     assert clock.now() - start < timedelta(minutes=5)
 
