@@ -14,7 +14,7 @@ cover every delivery:
   its own, so emails are grouped by step; with ``--shared-step`` both branches
   send from one step and emails are grouped by the branch each carries
   (``Delivery.branches``). ``--unrecorded`` seeds them as queued before the
-  branch was recorded (campaigns migration 0005): every email is then joined
+  branch was recorded (campaigns migration 0006): every email is then joined
   to its enrollment's branch, the slowest path.
 
 Each is timed through ``experiment_results`` and through the ``ab_report``
@@ -404,7 +404,7 @@ def main(argv: list[str]) -> int:
         "--unrecorded",
         action="store_true",
         help="emails and conversions without their branch, as queued before campaigns "
-        "migration 0005: each is joined to its enrollment (the slowest path)",
+        "migration 0006: each is joined to its enrollment (the slowest path)",
     )
     parser.add_argument(
         "--server-url",

@@ -111,7 +111,7 @@ class Delivery(models.Model):
     #: The branch the enrollment had taken at each split when this email was
     #: queued (split experiment key -> branch; ``{}`` before any split), so a
     #: split's report groups emails by it without joining the enrollments.
-    #: NULL on rows queued before it was recorded (migration 0005): the report
+    #: NULL on rows queued before it was recorded (migration 0006): the report
     #: looks those up on the enrollment.
     branches = models.JSONField(null=True, blank=True)
     queued_at = models.DateTimeField(default=clock.now)

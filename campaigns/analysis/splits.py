@@ -10,7 +10,7 @@ reaches) carry the branches their enrollment had taken when they were queued
 (``Delivery.branches``, copied to ``Conversion.branches``), and are grouped by
 that. Either way a single pass, with no join.
 
-Rows written before the branch was recorded (campaigns migration 0005) have
+Rows written before the branch was recorded (campaigns migration 0006) have
 NULL there; they are joined to their enrollment's current branch, the way every
 shared email was counted before, two to three times as slow. The grouped pass
 says whether any exist, so nothing is paid for them once they are gone. The

@@ -165,7 +165,7 @@ def _shared_story_step():
     return journey
 
 
-@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "queued-before-0005"])
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "queued-before-0006"])
 def test_emails_of_a_step_several_branches_share_go_to_each_enrollments_branch(messages, recorded):
     journey = _shared_story_step()
     _, offer, shared = enroll(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0004_conversions'),
+        ('campaigns', '0005_delivery_open_index'),
     ]
 
     operations = [
