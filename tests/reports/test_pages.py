@@ -271,3 +271,10 @@ def test_funnel_csv_cells_cannot_become_formulas(admin_client, journey, name):
     response = admin_client.get(reverse("reports:journey-csv", args=["welcome"]))
     rows = list(csv.reader(io.StringIO(response.content.decode())))
     assert ["outcome", "'" + name, "1"] in [row[5:] for row in rows]
+
+
+def test_experiment_csv_cells_cannot_become_formulas(admin_client, journey):
+    Variant.objects.filter(message__key="welcome-1", key="B").update(key="=HYPERLINK(1)")
+    response = admin_client.get("/admin/reports/experiments/message:welcome-1/results.csv")
+    arms = {row["arm"] for row in csv.DictReader(io.StringIO(response.content.decode()))}
+    assert arms == {"A", "'=HYPERLINK(1)"}
