@@ -7,7 +7,7 @@ per table, none per customer): the experiments through
 """
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.db.models import Count, OuterRef, Q, Subquery
@@ -20,6 +20,11 @@ from customers.models import ConsentRecord, ConsentStatus, Customer, Stage, Supp
 from demo.seed import Seeded
 from demo.simulation import Tally
 from demo.stopwatch import Stopwatch
+from journeys.models import Journey
+from journeys.selectors import journey_funnel
+from reports import charts
+from reports.journey import experiment_charts, funnel_chart
+from reports.stage import Period, stage_charts, stage_report
 
 #: What each experiment is judged on; any other is judged on its journey's goal
 #: (conversions). A subject line can only change whether the email is opened.
@@ -285,9 +290,43 @@ def _experiment_rows(verdict: Verdict) -> dict:
     }
 
 
+def report_charts(report: DemoReport) -> dict:
+    """The charts of the report, drawn by the admin report pages' own functions
+    (``reports``): the ladder before and after and over the month, each
+    journey's funnel, each experiment's rates and lifts. SVG text, inline."""
+    labels = [label for _, label in Stage.choices]
+    ladder = stage_report(
+        Period(
+            start=report.start.date(), end=(report.end - timedelta(days=1)).date(), bucket="day"
+        ),
+        now=report.end,
+    )
+    over_month = stage_charts(ladder)
+    return {
+        "funnel": charts.grouped_bars(
+            labels,
+            {"before": list(report.before.values()), "after": list(report.after.values())},
+            title="Customers per stage, before and after the month",
+            axis="customers",
+        ),
+        "ladder": [over_month["counts"], over_month["transitions"]],
+        "journeys": [
+            funnel_chart(journey_funnel(journey), title=f"{journey.name}: funnel")
+            for journey in Journey.objects.order_by("key")
+        ],
+        "experiments": {
+            verdict.result.key: experiment_charts(verdict.result) for verdict in report.experiments
+        },
+    }
+
+
 def report_html(report: DemoReport) -> str:
     """The report page: every table of the summary, and the charts."""
     funnel = [(label, report.before[s], report.after[s]) for s, label in Stage.choices]
-    experiments = [_experiment_rows(verdict) for verdict in report.experiments]
-    context = {"report": report, "funnel": funnel, "experiments": experiments}
+    drawn = report_charts(report)
+    experiments = [
+        {**_experiment_rows(verdict), "charts": drawn["experiments"][verdict.result.key]}
+        for verdict in report.experiments
+    ]
+    context = {"report": report, "funnel": funnel, "experiments": experiments, "charts": drawn}
     return render_to_string("demo/report.html", context)

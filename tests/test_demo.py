@@ -75,6 +75,9 @@ def test_the_demo_runs_a_store_through_the_example_journeys_and_reports(demo_run
 
     html = report.read_text()
     assert "<h1>Ladder demo</h1>" in html and "message:welcome-1" in html
+    # The admin report pages' charts: the ladder, each journey's funnel, each experiment.
+    assert html.count("<svg") >= 3 + 5 + 2 * 4
+    assert "Welcome series: funnel" in html
     assert "password ladder-demo" in out
 
 

@@ -134,7 +134,8 @@ class Command(BaseCommand):
                     stopwatch=stopwatch,
                 )
         report_path.parent.mkdir(parents=True, exist_ok=True)
-        report_path.write_text(report_html(report), encoding="utf-8")
+        with stopwatch.timing("the HTML report and its charts"):
+            report_path.write_text(report_html(report), encoding="utf-8")
         self.stdout.write("\n".join(summary_lines(report, report_path=report_path)))
         if options["verbosity"] >= 2:
             self.stdout.write("\n".join(["", *stopwatch_lines(stopwatch)]))
