@@ -20,6 +20,7 @@ from customers.models import ConsentRecord, ConsentStatus, Customer, Stage, Supp
 from demo.seed import Seeded
 from demo.simulation import Tally
 from demo.stopwatch import Stopwatch
+from demo.store import CURRENCY
 from journeys.models import Journey
 from journeys.selectors import journey_funnel
 from reports import charts
@@ -223,12 +224,12 @@ def summary_lines(report: DemoReport, *, report_path: Path) -> list[str]:
         )
     lines += ["", "What customers did, through Ladder's URLs and the API"]
     for name in sorted(counts):
-        if name not in ("emails received",):
+        if name != "emails received":
             lines.append(f"  {name:<32} {counts[name]:>7,}")
     revenue = report.tally.revenue
     lines.append(
-        f"  revenue: {revenue[True]:,.2f} {'EUR'} after an email, "
-        f"{revenue[False]:,.2f} EUR unprompted"
+        f"  revenue: {revenue[True]:,.2f} {CURRENCY} after an email, "
+        f"{revenue[False]:,.2f} {CURRENCY} unprompted"
     )
     check = report.consent
     lines += [

@@ -251,7 +251,7 @@ class Month:
                 "url": product.url,
             },
         )
-        self.tally.add("purchase from an email" if prompted else "purchase unprompted")
+        self.tally.add("purchase after an email" if prompted else "purchase (unprompted)")
         self.tally.revenue[prompted] += value
         if persona.segment in ("prospect", "new"):
             persona.segment = "customer"
@@ -341,7 +341,6 @@ class Month:
     def _sweep(self) -> None:
         """What beat does every night: recompute everyone (engagement decays, buyers lapse)."""
         lifecycle_sweep.delay()
-        self.tally.add("nightly sweep")
 
     def _signups(self, day: datetime) -> None:
         """Yesterday's sign-ups, exported by the shop as CSV and imported with consent."""

@@ -1,6 +1,10 @@
 """``python manage.py demo`` at a small size: real emails, real clicks, real results."""
 
+import os
 import re
+import shlex
+import subprocess
+import sys
 from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
@@ -14,7 +18,19 @@ from customers.models import ConsentRecord, ConsentStatus, Customer, Event, Stag
 from journeys.models import Journey
 from tests.factories import CustomerFactory
 
-START = datetime(2026, 3, 3, tzinfo=UTC)  # a Tuesday: the weekend's referral asks go out
+#: The documented run's --start: a Tuesday, so the weekend's referral asks go out.
+START = datetime(2026, 3, 3, tzinfo=UTC)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "demo.md"
+
+
+def _documented_run() -> list[str]:
+    """The small run docs/demo.md shows, without --fresh: the test database is
+    already empty, and --fresh deletes the embedded database's file."""
+    (line,) = re.findall(r"^python manage.py demo --fresh (.*)$", DOC.read_text(), re.M)
+    return shlex.split(line)
 
 
 @pytest.fixture
@@ -24,16 +40,7 @@ def demo_run(db, tmp_path, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     out = StringIO()
     report = tmp_path / "report.html"
-    call_command(
-        "demo",
-        customers=200,
-        days=5,
-        signups_per_day=25,
-        start=START,
-        report=report,
-        no_progress=True,
-        stdout=out,
-    )
+    call_command("demo", *_documented_run(), report=report, no_progress=True, stdout=out)
     return out.getvalue(), report
 
 
@@ -87,10 +94,32 @@ def test_it_refuses_a_database_that_already_has_customers(db):
         call_command("demo", customers=10, days=1, no_progress=True, stdout=StringIO())
 
 
-def test_fresh_is_only_for_the_embedded_sqlite_database(db, settings):
+def test_make_demo_starts_over_each_time_on_the_embedded_database(tmp_path):
+    """What `make demo` runs, twice, as a process of its own on the embedded
+    default: the second run deletes the first's database and emails, and
+    makes the same month again."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL")}
+    env |= {"LADDER_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    command = [sys.executable, "manage.py", "demo", "--fresh", "--no-progress", "--customers",
+               "40", "--days", "1", "--signups-per-day", "5", "--start", "2026-03-03"]  # fmt: skip
+    runs = [
+        subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+        for _ in range(2)
+    ]
+    for run in runs:
+        assert run.returncode == 0, run.stderr
+        assert "Starting from a clean demo database" in run.stdout
+        assert "Store: 40 customers" in run.stdout
+    # The same seed and start make the same month (all but the time it took).
+    first, second = (run.stdout.rsplit("Done in", 1)[0] for run in runs)
+    assert first == second
+    assert (tmp_path / "demo" / "report.html").exists()
+
+
+def test_fresh_is_only_for_the_embedded_sqlite_database(db):
     from django.db import connection
 
     if connection.vendor == "sqlite":
-        pytest.skip("on SQLite --fresh deletes the database file; make demo runs it")
+        pytest.skip("on SQLite --fresh deletes the database file: the test above runs it")
     with pytest.raises(CommandError, match="--fresh only deletes the embedded SQLite"):
         call_command("demo", fresh=True, no_progress=True, stdout=StringIO())
