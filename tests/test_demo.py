@@ -44,7 +44,7 @@ def demo_run(db, tmp_path, settings):
     return out.getvalue(), report
 
 
-def test_the_demo_runs_a_store_through_the_example_journeys_and_reports(demo_run):
+def test_the_demo_runs_a_store_through_the_example_journeys_and_reports(demo_run, client):
     out, report = demo_run
     # The store, and the examples loaded through the commands.
     assert Customer.objects.filter(external_id__startswith="shop-").count() == 200
@@ -85,7 +85,16 @@ def test_the_demo_runs_a_store_through_the_example_journeys_and_reports(demo_run
     # The admin report pages' charts: the ladder, each journey's funnel, each experiment.
     assert html.count("<svg") >= 3 + 5 + 2 * 4
     assert "Welcome series: funnel" in html
+
+    # The README's tour of the admin works on what the demo left, with its login.
     assert "password ladder-demo" in out
+    readme = (ROOT / "README.md").read_text()
+    tour = readme[readme.index("## Five minutes in the admin") : readme.index("## More commands")]
+    pages = re.findall(r"`(/admin/[^`]*)`", tour)
+    assert len(pages) >= 8
+    assert client.login(username="admin", password="ladder-demo")
+    for page in pages:
+        assert client.get(page).status_code == 200, page
 
 
 def test_it_refuses_a_database_that_already_has_customers(db):
