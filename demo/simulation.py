@@ -1,15 +1,15 @@
 """Thirty days of Ladder on a simulated clock, with customers who answer through the real URLs.
 
-Each simulated hour is one tick:
+The month goes by in ticks of three simulated hours (``TICK``). In each:
 
-1. what customers do in that hour happens at its exact simulated time, through
+1. what customers do in the tick happens at its exact simulated time, through
    Ladder's own endpoints in-process (Django's test client): the open pixel,
    the signed click redirect, RFC 8058 one-click unsubscribe and the
    unsubscribe page, Postmark's bounce and complaint webhooks (through
    anymail, with basic auth). Once a night the shop's new sign-ups arrive as
    a CSV file through ``import_customers`` (consent with its proof), and beat
    runs the lifecycle sweep;
-2. the shop posts the hour's orders, reviews and referrals to the HTTP API
+2. the shop posts the tick's orders, reviews and referrals to the HTTP API
    (``POST /api/v1/events/batch``);
 3. beat's engine tick runs, and the worker (``demo.worker``) runs everything
    queued: lifecycle refreshes, the journey engine, dispatch, which writes
@@ -221,7 +221,7 @@ class Month:
         heapq.heappush(self.actions, _Action(when, next(self.sequence), run))
 
     def _event(self, persona: Persona, name: str, at: datetime, **fields) -> None:
-        """An event the shop will post with the hour's batch."""
+        """An event the shop will post with the tick's batch."""
         self.pending.append(
             {
                 "external_id": persona.external_id,
