@@ -49,7 +49,7 @@ SEGMENTS = {
 
 #: Share of customers whose mail app fetches images on arrival (Apple Mail
 #: Privacy Protection): their pixel loads seconds after sending, opened or not.
-PRIVACY_PROXY_SHARE = 0.06
+PRIVACY_PROXY_SHARE = 0.04
 #: Share of addresses that no longer exist: the first email hard-bounces.
 DEAD_MAILBOX_SHARE = 0.012
 #: Chance that a person who opens an email reports it as spam.

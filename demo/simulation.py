@@ -1,6 +1,6 @@
 """Thirty days of Ladder on a simulated clock, with customers who answer through the real URLs.
 
-The month goes by in ticks of three simulated hours (``TICK``). In each:
+The month goes by in ticks of four simulated hours (``TICK``). In each:
 
 1. what customers do in the tick happens at its exact simulated time, through
    Ladder's own endpoints in-process (Django's test client): the open pixel,
@@ -63,7 +63,7 @@ from journeys.tasks import engine_tick
 
 #: Beat's engine tick and the worker's wake-up, in simulated time. Customers act
 #: at their own moments in between; what they set off waits for the next tick.
-TICK = timedelta(hours=3)
+TICK = timedelta(hours=4)
 #: When the shop's nightly export of yesterday's sign-ups is imported (UTC).
 SIGNUP_IMPORT_HOUR = 2
 #: Share of sign-ups who tick the newsletter box.
