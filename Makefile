@@ -14,8 +14,10 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# --no-compile: Python compiles what it imports when it first imports it, rather
+# than pip compiling all of numpy, scipy and matplotlib up front (~20 s).
 $(RUNTIME_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet --no-compile -e .
 	touch $(RUNTIME_STAMP)
 
 $(STAMP): pyproject.toml | $(VENV)/bin/python
