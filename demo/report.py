@@ -329,5 +329,12 @@ def report_html(report: DemoReport) -> str:
         {**_experiment_rows(verdict), "charts": drawn["experiments"][verdict.result.key]}
         for verdict in report.experiments
     ]
-    context = {"report": report, "funnel": funnel, "experiments": experiments, "charts": drawn}
+    actions = sorted((n, c) for n, c in report.tally.counts.items() if n != "emails received")
+    context = {
+        "report": report,
+        "funnel": funnel,
+        "actions": actions,
+        "experiments": experiments,
+        "charts": drawn,
+    }
     return render_to_string("demo/report.html", context)
