@@ -12,8 +12,10 @@ cover every delivery:
 - ``message:bench-ab`` — the variants;
 - ``journey:bench-ab:split`` — the branches. Each branch sends from a step of
   its own, so emails are grouped by step; with ``--shared-step`` both branches
-  send from one step and every email is joined to its enrollment's branch
-  (the slower path, for the worst case).
+  send from one step and emails are grouped by the branch each carries
+  (``Delivery.branches``). ``--unrecorded`` seeds them as queued before the
+  branch was recorded (campaigns migration 0006): every email is then joined
+  to its enrollment's branch, the slowest path.
 
 Each is timed through ``experiment_results`` and through the ``ab_report``
 command (text), best of ``--rounds``. The target is 2 s at the full size; a
@@ -23,6 +25,7 @@ seeded email, click and conversion once) fails the run.
     python -m bench.ab_report --quick
     python -m bench.ab_report                    # 1,000,000 deliveries
     python -m bench.ab_report --shared-step
+    python -m bench.ab_report --shared-step --unrecorded
     python -m bench.ab_report --deliveries 200000 --rounds 5
 """
 
@@ -157,7 +160,9 @@ def _fixtures(document: dict[str, Any]) -> tuple[int, dict[str, int], int, int]:
     return message.pk, variants, version.journey_id, version.pk
 
 
-def seed(deliveries: int, events: int, rng: np.random.Generator, *, shared: bool) -> dict[str, Any]:
+def seed(
+    deliveries: int, events: int, rng: np.random.Generator, *, shared: bool, recorded: bool
+) -> dict[str, Any]:
     from bench.ingest import customers_copy
     from campaigns.models import Conversion, Delivery
     from customers.models import Event
@@ -175,6 +180,10 @@ def seed(deliveries: int, events: int, rng: np.random.Generator, *, shared: bool
     b_branch = rng.random(n) < 0.5
     branches = document["steps"]["split"]["branches"]
     step_key = np.where(b_branch, branches[1]["next"], branches[0]["next"])
+    # As the engine writes them: the enrollment's branches, copied to its email
+    # (and from there to the conversion) when it is queued after the split.
+    branch = np.where(b_branch, '{"bench-ab:split": "b"}', '{"bench-ab:split": "a"}')
+    carried = branch if recorded else np.full(n, NULL)
     sent = START + rng.integers(0, 30 * DAY, n)
     bounced = rng.random(n) < BOUNCED
     reached = ~bounced
@@ -206,7 +215,7 @@ def seed(deliveries: int, events: int, rng: np.random.Generator, *, shared: bool
             "exit_reason": np.full(n, "completed"),
             "converted_at": _timestamps(bought_at, converted),
             "trigger_ref": np.char.add("bench:", customer.astype(str)),
-            "branches": np.where(b_branch, '{"bench-ab:split": "b"}', '{"bench-ab:split": "a"}'),
+            "branches": branch,
         },
     )
     enrollment = _ids(f"SELECT id FROM {Enrollment._meta.db_table} ORDER BY id")
@@ -222,6 +231,7 @@ def seed(deliveries: int, events: int, rng: np.random.Generator, *, shared: bool
             "enrollment_id": enrollment,
             "step_key": step_key,
             "visit": np.full(n, 1),
+            "branches": carried,
             "queued_at": _timestamps(sent - 60),
             "updated_at": _timestamps(sent),
             "attempts": np.full(n, 1),
@@ -283,6 +293,7 @@ def seed(deliveries: int, events: int, rng: np.random.Generator, *, shared: bool
             "journey_version": np.full(len(buyers), 1),
             "step_key": step_key[buyers],
             "enrollment_id": enrollment[buyers],
+            "branches": carried[buyers],
             "value": np.char.mod("%.2f", value),
             "currency": np.full(len(buyers), "EUR"),
             "occurred_at": _timestamps(bought_at[buyers]),
@@ -364,8 +375,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     call_command("migrate", interactive=False, verbosity=0)
     result: dict[str, Any] = {"scenario": "ab_report"}
     rng = np.random.default_rng(args.seed)
-    result.update(seed(args.deliveries, args.events, rng, shared=args.shared_step))
+    result.update(
+        seed(
+            args.deliveries,
+            args.events,
+            rng,
+            shared=args.shared_step,
+            recorded=not args.unrecorded,
+        )
+    )
     result["shared_step"] = args.shared_step
+    result["unrecorded"] = args.unrecorded
     # The seeding's arrays are not the report's memory.
     peak_reset()
     result["timings"] = measure(args.rounds)
@@ -382,6 +402,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def report(result: dict[str, Any]) -> Iterator[str]:
     shape = "one send step both branches share" if result["shared_step"] else "a send step each"
+    if result["unrecorded"]:
+        shape += ", emails without their branch (queued before it was recorded)"
     yield (
         f"A/B report, {result['deliveries']:,} deliveries, {result['events']:,} tracking "
         f"events, {result['conversions']:,} conversions, split branches with {shape} "
@@ -410,7 +432,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--shared-step",
         action="store_true",
-        help="both branches send from one step: the split report's slow path",
+        help="both branches send from one step, so emails are grouped by their branch",
+    )
+    parser.add_argument(
+        "--unrecorded",
+        action="store_true",
+        help="emails and conversions without their branch, as queued before campaigns "
+        "migration 0006: each is joined to its enrollment (the slowest path)",
     )
     where_arguments(parser, database="ladder_bench_ab")
     parser.add_argument(

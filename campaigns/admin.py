@@ -77,8 +77,8 @@ class MessageAdmin(admin.ModelAdmin):
     form = MessageForm
     list_display = ("name", "key", "topic", "sender", "updated_at")
     search_fields = ("key", "name")
-    fields = ("name", "key", "topic", "sender", "reply_to", "preview")
-    readonly_fields = ("preview",)
+    fields = ("name", "key", "topic", "sender", "reply_to", "preview", "ab_report")
+    readonly_fields = ("preview", "ab_report")
     prepopulated_fields = {"key": ("name",)}
     inlines = (VariantInline,)
 
@@ -96,6 +96,13 @@ class MessageAdmin(admin.ModelAdmin):
             '<a href="{}?variant={}">Variant {}</a>',
             ((url, v.key, v.key) for v in obj.variants.order_by("key")),
         )
+
+    @admin.display(description="A/B report")
+    def ab_report(self, obj: Message) -> str:
+        if not obj.pk or obj.variants.count() < 2:
+            return "Give the message two or more variants to test them against each other."
+        url = reverse("reports:experiment", args=[obj.experiment_key])
+        return format_html('<a href="{}">Results of its variants</a>', url)
 
     def get_urls(self):
         preview = self.admin_site.admin_view(self.preview_view)

@@ -108,6 +108,12 @@ class Delivery(models.Model):
     enrollment_id = models.BigIntegerField(null=True, blank=True)
     step_key = models.CharField(max_length=64, blank=True, default="")
     visit = models.PositiveIntegerField(default=0)
+    #: The branch the enrollment had taken at each split when this email was
+    #: queued (split experiment key -> branch; ``{}`` before any split), so a
+    #: split's report groups emails by it without joining the enrollments.
+    #: NULL on rows queued before it was recorded (migration 0006): the report
+    #: looks those up on the enrollment.
+    branches = models.JSONField(null=True, blank=True)
     queued_at = models.DateTimeField(default=clock.now)
     updated_at = models.DateTimeField(default=clock.now)
 
@@ -271,6 +277,8 @@ class Conversion(models.Model):
     journey_version = models.PositiveIntegerField(null=True, blank=True)
     step_key = models.CharField(max_length=64, blank=True, default="")
     enrollment_id = models.BigIntegerField(null=True, blank=True)
+    #: The delivery's ``branches``; NULL where the delivery's is.
+    branches = models.JSONField(null=True, blank=True)
     #: The event's value and currency when it was credited: revenue per variant.
     value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True, default="")

@@ -1,7 +1,7 @@
 """Writes of the campaigns app. ``deliveries_queue`` is the one call journeys make."""
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import transaction
@@ -23,6 +23,9 @@ class DeliveryRequest:
     journey_version: int | None = None
     step_key: str = ""
     visit: int = 0
+    #: The branch the enrollment has taken at each split so far (experiment key
+    #: -> branch), stored on the row so a split's report needs no join.
+    branches: Mapping[str, str] = field(default_factory=dict)
 
 
 #: Outbox columns, in the order ``deliveries_queue`` builds its rows.
@@ -36,6 +39,7 @@ DELIVERY_COLUMNS = (
     "enrollment_id",
     "step_key",
     "visit",
+    "branches",
     "queued_at",
     "updated_at",
 )
@@ -74,6 +78,7 @@ def deliveries_queue(*, requests: Sequence[DeliveryRequest], at: datetime) -> in
                 request.enrollment_id,
                 request.step_key,
                 request.visit,
+                dict(request.branches),
                 at,
                 at,
             )

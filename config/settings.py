@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "customers",
     "journeys",
     "campaigns",
+    "reports",
     "demo",
 ]
 

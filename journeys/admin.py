@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from journeys.document import JourneyInvalid
@@ -43,14 +44,44 @@ class JourneyForm(forms.ModelForm):
 @admin.register(Journey)
 class JourneyAdmin(admin.ModelAdmin):
     form = JourneyForm
-    list_display = ("name", "key", "status", "live_version", "active_enrollments", "updated_at")
+    list_display = (
+        "name",
+        "key",
+        "status",
+        "live_version",
+        "active_enrollments",
+        "updated_at",
+        "report_link",
+    )
     list_filter = ("status",)
     search_fields = ("key", "name")
-    readonly_fields = ("versions_table",)
+    readonly_fields = ("reports", "versions_table")
     actions = ("activate", "pause")
 
     def get_fields(self, request, obj=None):
-        return ("document", "versions_table") if obj else ("document",)
+        return ("reports", "document", "versions_table") if obj else ("document",)
+
+    @admin.display(description="report")
+    def report_link(self, journey):
+        return format_html(
+            '<a href="{}">Report</a>', reverse("reports:journey", args=[journey.key])
+        )
+
+    @admin.display(description="reports")
+    def reports(self, journey):
+        """The journey's report, and each split step's A/B report (newest version's splits)."""
+        latest = journey.versions.order_by("-number").first()
+        splits = [
+            key
+            for key, step in (latest.document["steps"] if latest else {}).items()
+            if step.get("type") == "split"
+        ]
+        links = [(reverse("reports:journey", args=[journey.key]), "Funnel and experiments")]
+        links += [
+            (reverse("reports:experiment", args=[f"journey:{journey.key}:{key}"]), f"split {key}")
+            for key in splits
+        ]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
     @admin.display(description="versions")
     def versions_table(self, journey):

@@ -397,6 +397,7 @@ def advance_due(*, now: datetime, batch_size: int | None = None) -> TickReport:
                         journey_version=versions[row.version_id].number,
                         step_key=action.step,
                         visit=action.visit,
+                        branches=action.branches,
                     )
                 )
             elif isinstance(action, SetProfile):

@@ -55,13 +55,10 @@ from customers.rules.nodes import (
     StageTest,
 )
 from journeys.document import (
-    Condition,
     EventMatch,
     Journey,
     SendEmail,
     Split,
-    Step,
-    WaitForEvent,
     parse_journey,
 )
 
@@ -69,6 +66,7 @@ from journeys.document import (
 # change of the site-wide defaults reaches the simulation too.
 from journeys.engine import CAP_WINDOW, event_matches
 from journeys.policy import journey_frequency_cap, journey_quiet_hours
+from journeys.selectors import outcomes_ordered
 from journeys.services import journey_validate
 from journeys.steps import Action, Context, Converted, Send, SetProfile, State, advance
 
@@ -688,7 +686,7 @@ class _Replay:
             customers=len(self.customers),
             population=population,
             enrolled=self.enrolled,
-            steps={key: _ordered(self.steps[key], spec.steps[key]) for key in order},
+            steps={key: outcomes_ordered(self.steps[key], spec.steps[key]) for key in order},
             exits=dict(self.exits.most_common()),
             in_progress={key: waiting[key] for key in order if waiting[key]},
             conversions=dict(self.conversions.most_common()),
@@ -747,29 +745,3 @@ def _anniversaries(
             at = start
         if start <= at <= end:
             yield at, year
-
-
-def _outcome_order(step: Step) -> list[str]:
-    """The outcomes a step records, in the order a report lists them."""
-    if isinstance(step, Condition):
-        return ["then", "else"]
-    if isinstance(step, Split):
-        return [branch.name for branch in step.branches] + ["holdout"]
-    if isinstance(step, WaitForEvent):
-        return ["event", "timeout"]
-    return [
-        "sent",
-        "deferred:quiet_hours",
-        "deferred:frequency_cap",
-        "waited",
-        "updated",
-        "reached",
-        "exit",
-    ]
-
-
-def _ordered(counts: Counter, step: Step) -> dict[str, int]:
-    known = _outcome_order(step)
-    # An outcome the step functions gained later still shows, after the known ones.
-    rest = sorted(outcome for outcome in counts if outcome not in known)
-    return {outcome: counts[outcome] for outcome in known + rest if counts[outcome]}

@@ -71,6 +71,9 @@ class Send:
     message: str
     step: str
     visit: int
+    #: The branches taken so far, as they stand when the email is queued: the
+    #: A/B analysis credits the email to them (``Delivery.branches``).
+    branches: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,7 @@ def advance(journey: Journey, state: State, ctx: Context, now: datetime) -> Outc
             capped = capped_until(now, sends, ctx.frequency_cap)
             if capped is not None:
                 return block(capped, "deferred:frequency_cap")
-            actions.append(Send(step.message, state.step, state.visit))
+            actions.append(Send(step.message, state.step, state.visit, state.branches))
             sends = (*sends, now)
             go, outcome = step.next, "sent"
         elif isinstance(step, Update):

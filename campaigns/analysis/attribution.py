@@ -41,6 +41,7 @@ CONVERSION_COLUMNS = (
     "journey_version",
     "step_key",
     "enrollment_id",
+    "branches",
     "value",
     "currency",
     "occurred_at",
@@ -71,6 +72,7 @@ class _Touch(NamedTuple):
     journey_version: int | None
     step_key: str
     enrollment_id: int | None
+    branches: dict[str, str] | None
 
 
 def _last_touch(event: GoalEvent, touches: list[_Touch]) -> _Touch | None:
@@ -110,6 +112,7 @@ def conversions_attribute(*, events: Sequence[GoalEvent], at: datetime) -> int:
         "journey_version",
         "step_key",
         "enrollment_id",
+        "branches",
     )
     for customer_id, *touch in rows:
         touches[customer_id].append(_Touch(*touch))
@@ -127,6 +130,7 @@ def conversions_attribute(*, events: Sequence[GoalEvent], at: datetime) -> int:
                     touch.journey_version,
                     touch.step_key,
                     touch.enrollment_id,
+                    touch.branches,
                     event.value,
                     event.currency,
                     event.occurred_at,

@@ -16,6 +16,8 @@ reads here are the A/B analysis the design places in campaigns.
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
+from django.db.models import QuerySet
+
 from campaigns.models import Message
 from journeys.document import Journey as JourneySpec
 from journeys.document import SendEmail, Split, reach_order
@@ -123,13 +125,26 @@ def _split_experiments(journey: Journey) -> list[Experiment]:
     return list(found.values())
 
 
+def _message_experiments(messages: QuerySet[Message]) -> list[Experiment]:
+    """Those of ``messages`` with two or more variants, by key."""
+    messages = messages.prefetch_related("variants").order_by("key")
+    return [_message_experiment(m) for m in messages if len(m.variants.all()) >= 2]
+
+
 def experiments_list() -> list[Experiment]:
     """Every experiment: messages with two or more variants, then split steps."""
-    messages = Message.objects.prefetch_related("variants").order_by("key")
-    found = [_message_experiment(m) for m in messages if len(m.variants.all()) >= 2]
+    found = _message_experiments(Message.objects.all())
     for journey in Journey.objects.prefetch_related("versions").order_by("key"):
         found += _split_experiments(journey)
     return found
+
+
+def journey_experiments(journey: Journey) -> list[Experiment]:
+    """The journey's split steps, then the multi-variant messages its send
+    steps (in any version) send. A message experiment counts every email of
+    the message, whichever journey sent it."""
+    keys = set().union(*(spec_of(version).messages() for version in journey.versions.all()))
+    return _split_experiments(journey) + _message_experiments(Message.objects.filter(key__in=keys))
 
 
 def experiment_get(key: str) -> Experiment:

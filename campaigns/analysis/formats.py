@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from decimal import Decimal
 
@@ -35,52 +36,69 @@ CSV_COLUMNS = (
 )
 
 
+def json_text(data: object) -> str:
+    """Indented JSON; decimals, dates and datetimes as strings (no cent lost to
+    floating point), and no NaN, which JSON does not have."""
+    return json.dumps(data, indent=2, default=str, allow_nan=False) + "\n"
+
+
 def as_json(result: ExperimentResult) -> str:
-    return json.dumps(asdict(result), indent=2, default=str, allow_nan=False) + "\n"
+    return json_text(asdict(result))
 
 
-def _cell(value: object) -> object:
+def csv_cell(value: object) -> object:
     """Text that a spreadsheet would run as a formula gets a leading apostrophe."""
     if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return "" if value is None else value
 
 
-def as_csv(result: ExperimentResult) -> str:
-    """One row per arm and metric, and one per arm and currency for revenue."""
+def csv_text(columns: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A header and rows as CSV, every cell made safe for spreadsheets; a row
+    shorter than the header is padded with empty cells."""
     out = io.StringIO()
     # RFC 4180's CRLF: the writer then quotes any cell holding a CR or LF.
     writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([csv_cell(v) for v in [*row, *[""] * (len(columns) - len(row))]])
+    return out.getvalue()
+
+
+def as_csv(result: ExperimentResult) -> str:
+    """One row per arm and metric, and one per arm and currency for revenue."""
+    rows = []
     for arm in result.arms:
         head = [result.key, arm.name, arm.is_control, arm.weight, arm.units]
         for name, m in arm.metrics.items():
             tail = [m.rate, m.ci_low, m.ci_high, m.lift, m.lift_low, m.lift_high]
             tail += [m.p_value, m.always_valid_p, m.prob_beat_control]
-            writer.writerow([_cell(v) for v in [*head, name, "", m.count, m.total, "", *tail]])
+            rows.append([*head, name, "", m.count, m.total, "", *tail])
         for currency, value in sorted(arm.revenue.items()):
-            row = [*head, "revenue", currency, arm.conversions, "", value]
-            writer.writerow([_cell(v) for v in row + [""] * (len(CSV_COLUMNS) - len(row))])
-    return out.getvalue()
+            rows.append([*head, "revenue", currency, arm.conversions, "", value])
+    return csv_text(CSV_COLUMNS, rows)
 
 
-def _percent(value: float | None, *, signed: bool = False) -> str:
+# How figures read, in the text report and on the admin's report pages alike.
+
+
+def percent(value: float | None, *, signed: bool = False) -> str:
     if value is None:
         return "n/a"
     return f"{value:+.1%}" if signed else f"{value:.2%}"
 
 
-def _interval(low: float | None, high: float | None, *, signed: bool = False) -> str:
+def interval(low: float | None, high: float | None, *, signed: bool = False) -> str:
     if low is None or high is None:
         return "n/a"
-    return f"[{_percent(low, signed=signed)}, {_percent(high, signed=signed)}]"
+    return f"[{percent(low, signed=signed)}, {percent(high, signed=signed)}]"
 
 
-def _number(value: float | None) -> str:
+def number(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3g}"
 
 
-def _revenue(revenue: dict[str, Decimal]) -> str:
+def money(revenue: dict[str, Decimal]) -> str:
     amounts = [f"{value:,.2f} {currency}" for currency, value in sorted(revenue.items())]
     return ", ".join(amounts) or "n/a"
 
@@ -104,7 +122,7 @@ def _arms_table(result: ExperimentResult) -> list[str]:
                 f"{arm.units:,}",
                 f"{arm.sent:,}",
                 f"{arm.conversions:,}",
-                _revenue(arm.revenue),
+                money(arm.revenue),
             ]
         )
     return _table(rows)
@@ -119,13 +137,13 @@ def _metric_table(result: ExperimentResult, metric: str) -> list[str]:
             [
                 arm.name,
                 f"{m.count:,}",
-                _percent(m.rate),
-                _interval(m.ci_low, m.ci_high),
-                _percent(m.lift, signed=True),
-                _interval(m.lift_low, m.lift_high, signed=True),
-                _number(m.p_value),
-                _number(m.always_valid_p),
-                _percent(m.prob_beat_control),
+                percent(m.rate),
+                interval(m.ci_low, m.ci_high),
+                percent(m.lift, signed=True),
+                interval(m.lift_low, m.lift_high, signed=True),
+                number(m.p_value),
+                number(m.always_valid_p),
+                percent(m.prob_beat_control),
             ]
         )
     return _table(rows)

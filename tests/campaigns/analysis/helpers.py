@@ -80,15 +80,19 @@ def convert(delivery, value=None, currency=""):
         journey_version=delivery.journey_version,
         step_key=delivery.step_key,
         enrollment_id=delivery.enrollment_id,
+        branches=delivery.branches,
         value=value,
         currency=currency,
         occurred_at=event.occurred_at,
     )
 
 
-def enroll(journey: Journey, branch: str | None, *, converted=False, emails=(), **tracked):
+def enroll(
+    journey: Journey, branch: str | None, *, converted=False, emails=(), recorded=True, **tracked
+):
     """An enrollment that took ``branch`` at the welcome split, with sent emails
-    at ``emails`` steps (tracked as given)."""
+    at ``emails`` steps (tracked as given), carrying the branch as the engine
+    records it, or with ``recorded=False`` nothing, as rows queued before it did."""
     (customer,) = customers(1)
     enrollment = Enrollment.objects.create(
         journey=journey,
@@ -99,6 +103,7 @@ def enroll(journey: Journey, branch: str | None, *, converted=False, emails=(), 
         entered_at=T0,
         trigger_ref=f"test:{customer.pk}",
         status=Enrollment.Status.COMPLETED,
+        exit_reason="completed",
         branches={"welcome-nudge": branch} if branch else {},
         converted_at=T0 + timedelta(days=3) if converted else None,
     )
@@ -115,6 +120,7 @@ def enroll(journey: Journey, branch: str | None, *, converted=False, emails=(), 
             enrollment_id=enrollment.pk,
             step_key=step,
             visit=visit,
+            branches=enrollment.branches if recorded else None,
             sent_at=T0,
         )
         for name in tracked:

@@ -8,7 +8,7 @@ import pytest
 from campaigns.analysis.experiments import UnknownExperiment, experiment_get, experiments_list
 from campaigns.analysis.results import ResultsError, experiment_results
 from campaigns.dispatch import dispatch_batch
-from campaigns.models import Variant
+from campaigns.models import Conversion, Delivery, Variant
 from config import clock
 from customers.models import Stage
 from customers.services.events import EventInput, events_record
@@ -152,25 +152,60 @@ def test_a_split_counts_enrollments_by_branch_and_emails_after_the_split(message
     assert result.sample_ratio.expected == {"discount": 0.5, "story": 0.5}
 
 
-def test_emails_of_a_step_several_branches_share_go_to_each_enrollments_branch(messages):
-    # "story" is reached by both branches (discount through "offer") and, for
-    # those who bought, around the split: only the branch taken can say.
+def _shared_story_step():
+    """The welcome journey where "story" is reached by both branches (discount
+    through "offer") and, for those who bought, around the split: only the
+    branch taken can say whose its emails are."""
     document = welcome()
     document["steps"]["bought"]["then"] = "story"
     document["steps"]["offer"]["next"] = "story"
     journey = live(document)
     experiment = experiment_get("journey:welcome:nudge")
     assert experiment.routes == {(1, "offer"): "discount", (1, "story"): None}
+    return journey
 
-    _, offer, shared = enroll(journey, "discount", emails=["hello", "offer", "story"])
-    enroll(journey, "story", emails=["hello", "story"], clicked=True)
-    (_, around) = enroll(journey, None, emails=["hello", "story"], clicked=True)
+
+@pytest.mark.parametrize("recorded", [True, False], ids=["recorded", "queued-before-0006"])
+def test_emails_of_a_step_several_branches_share_go_to_each_enrollments_branch(messages, recorded):
+    journey = _shared_story_step()
+    _, offer, shared = enroll(
+        journey, "discount", emails=["hello", "offer", "story"], recorded=recorded
+    )
+    enroll(journey, "story", emails=["hello", "story"], clicked=True, recorded=recorded)
+    (_, around) = enroll(journey, None, emails=["hello", "story"], clicked=True, recorded=recorded)
     for delivery in (offer, shared, around):
         convert(delivery, Decimal("1.00"), "EUR")
 
     discount, story = experiment_results("journey:welcome:nudge").arms
     assert (discount.sent, discount.conversions, discount.revenue) == (2, 2, {"EUR": Decimal(2)})
     assert (story.sent, story.metrics["clicks"].count, story.conversions) == (1, 1, 0)
+
+
+def test_a_split_running_across_the_upgrade_counts_old_and_new_rows(messages):
+    journey = _shared_story_step()
+    (old,) = enroll(journey, "story", emails=["story"], opened=True, recorded=False)
+    (new,) = enroll(journey, "story", emails=["story"], recorded=True)
+    enroll(journey, "discount", emails=["story"], clicked=True, recorded=False)
+    convert(old, Decimal("2.00"), "EUR")
+    convert(new, Decimal("3.00"), "EUR")
+
+    discount, story = experiment_results("journey:welcome:nudge").arms
+    assert (story.sent, story.metrics["opens"].count, story.conversions) == (2, 1, 2)
+    assert story.revenue == {"EUR": Decimal("5.00")}
+    assert (discount.sent, discount.metrics["clicks"].count, discount.conversions) == (1, 1, 0)
+
+
+def test_an_email_queued_before_the_split_is_nobodys(messages):
+    # A customer who came around to the shared step before taking a branch:
+    # the email was not randomized, so no arm gets it, though the enrollment
+    # has a branch now.
+    journey = _shared_story_step()
+    (early,) = enroll(journey, "story", emails=["story"])
+    Delivery.objects.filter(pk=early.pk).update(branches={})
+    convert(Delivery.objects.get(pk=early.pk), Decimal("1.00"), "EUR")
+
+    _, story = experiment_results("journey:welcome:nudge").arms
+    assert (story.units, story.sent, story.conversions) == (1, 0, 0)
 
 
 def test_through_the_engine_conversions_reach_their_branch(messages):
@@ -206,6 +241,20 @@ def test_through_the_engine_conversions_reach_their_branch(messages):
         # Every split email went out at day 2; each purchase is credited to it.
         assert (arm.units, arm.sent, arm.conversions) == (size, size, size)
         assert arm.revenue == {"EUR": Decimal("9.99") * size}
+    # Each email carries the branches taken when it was queued: none before
+    # the split, the enrollment's after it; each conversion its email's.
+    recorded = {(row.customer_id, row.step_key): row.branches for row in Delivery.objects.all()}
+    assert recorded == {
+        **{(customer, "hello"): {} for customer in branches},
+        **{
+            (customer, "offer" if arm == "discount" else "story"): {"welcome-nudge": arm}
+            for customer, arm in branches.items()
+        },
+    }
+    assert all(
+        c.branches == recorded[c.delivery.customer_id, c.step_key]
+        for c in Conversion.objects.select_related("delivery")
+    )
 
 
 def test_a_paused_variant_is_left_out_of_the_sample_ratio_check(messages):
