@@ -179,6 +179,9 @@ LADDER_CLV_LIFESPAN_YEARS = env.float("LADDER_CLV_LIFESPAN_YEARS", default=0.0) 
 LADDER_SWEEP_CHUNK = env.int("LADDER_SWEEP_CHUNK", default=10_000)
 #: Connections the sweep works on side by side (PostgreSQL; one per core is right).
 LADDER_SWEEP_PARALLELISM = env.int("LADDER_SWEEP_PARALLELISM", default=2)
+#: With workers and Redis, activity waits this long to be refreshed together
+#: with whatever follows it (webhooks arrive one event per request).
+LADDER_LIFECYCLE_COALESCE_SECONDS = env.float("LADDER_LIFECYCLE_COALESCE_SECONDS", default=1.0)
 
 # --- Email ------------------------------------------------------------------
 

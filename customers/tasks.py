@@ -6,7 +6,11 @@ from django.db import OperationalError
 from config import clock
 from customers.emails import consent_confirmation_email_send
 from customers.models import Customer, Topic
-from customers.services.lifecycle import customers_refresh, customers_sweep
+from customers.services.lifecycle import (
+    customers_refresh,
+    customers_refresh_pending,
+    customers_sweep,
+)
 
 
 # SMTP/provider hiccups pass; a missing customer (erased meanwhile) will not.
@@ -25,6 +29,12 @@ def lifecycle_refresh(activity: list[list]) -> None:
     customers_refresh(
         activity=[(customer_id, name) for customer_id, name in activity], at=clock.now()
     )
+
+
+@shared_task(acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def lifecycle_refresh_pending() -> None:
+    """The refreshes waiting in Redis, together (customers/lifecycle/pending.py)."""
+    customers_refresh_pending(at=clock.now())
 
 
 @shared_task(acks_late=True)

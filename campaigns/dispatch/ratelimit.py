@@ -15,8 +15,9 @@ import time
 from collections.abc import Callable
 from functools import cache
 
-import redis
 from django.conf import settings
+
+from config.redis import redis_client
 
 # KEYS[1] bucket; ARGV: rate/s, wanted. Returns the seconds to wait (as a
 # string: Lua numbers become integers on the way out) before the tokens are ours.
@@ -54,7 +55,7 @@ class LocalBucket:
 
 class RedisBucket:
     def __init__(self, url: str) -> None:
-        self._script = redis.Redis.from_url(url).register_script(_TAKE)
+        self._script = redis_client(url).register_script(_TAKE)
 
     def take(self, key: str, rate: float, wanted: int) -> float:
         return float(self._script(keys=[f"ladder:send-rate:{key}"], args=[rate, wanted]))

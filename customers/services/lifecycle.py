@@ -6,7 +6,9 @@ recompute their stage, record the moves):
 - ``customers_refresh`` for the customers a batch of events or consent changes
   touched. ``events_record`` and ``consents_record`` schedule it with
   ``lifecycle_activity_recorded``; it runs after their transaction commits, in
-  a Celery task (in-process on the embedded default).
+  a Celery task (in-process on the embedded default). With workers and Redis,
+  activity waits a second in Redis so that many commits share one refresh
+  (``customers_refresh_pending``; see customers/lifecycle/pending.py).
 - ``customers_sweep`` for everyone, in chunks: engagement decays and customers
   lapse with no event at all, and an edited ladder applies to all.
 
@@ -26,6 +28,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Max, Min
 
+from customers.lifecycle import pending
 from customers.lifecycle.clv import churn_measure, lifespan_years
 from customers.lifecycle.ladder import CONSENT_CHANGE, Ladder, ladder_load
 from customers.lifecycle.metrics import METRIC_EVENTS, metrics_update
@@ -64,11 +67,41 @@ def lifecycle_activity_recorded(*, activity: Collection[tuple[int, str]]) -> Non
     stored whatever happens to the refresh, and the nightly sweep catches up
     on a refresh that failed.
     """
-    from customers.tasks import lifecycle_refresh
-
     if activity:
         pairs = sorted({(customer_id, name) for customer_id, name in activity})
-        transaction.on_commit(partial(lifecycle_refresh.delay, pairs), robust=True)
+        transaction.on_commit(partial(_refresh_later, pairs), robust=True)
+
+
+def _refresh_later(pairs: list[tuple[int, str]]) -> None:
+    """With workers and Redis, join the refreshes waiting to run together
+    (customers/lifecycle/pending.py); otherwise refresh these now."""
+    from config.celery import app
+    from customers.tasks import lifecycle_refresh, lifecycle_refresh_pending
+
+    url = settings.LADDER_REDIS_URL
+    if app.conf.task_always_eager or not url:
+        lifecycle_refresh.delay(pairs)
+    elif pending.pending_add(url, pairs):
+        lifecycle_refresh_pending.apply_async(countdown=settings.LADDER_LIFECYCLE_COALESCE_SECONDS)
+
+
+def customers_refresh_pending(*, at: datetime, chunk: int = 1000) -> LifecycleReport:
+    """Refresh every pair waiting in Redis, ``chunk`` pairs per transaction."""
+    from customers.tasks import lifecycle_refresh_pending
+
+    url = settings.LADDER_REDIS_URL
+    pending.pending_open(url)
+    report = LifecycleReport()
+    while pairs := pending.pending_take(url, chunk):
+        try:
+            report.add(customers_refresh(activity=pairs, at=at))
+        except Exception:
+            if pending.pending_return(url, pairs):
+                lifecycle_refresh_pending.apply_async(
+                    countdown=settings.LADDER_LIFECYCLE_COALESCE_SECONDS
+                )
+            raise
+    return report
 
 
 @transaction.atomic
