@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 
 from config.redis import redis_client
 from customers.lifecycle.pending import PENDING_KEY, SCHEDULED_KEY
