@@ -164,14 +164,18 @@ class Delivery(models.Model):
             ),
         ]
         indexes = [
-            # Only rows still in play: the claim's "queued, oldest first", the
+            # Only rows still in play, so they stay small however large the
+            # table grows. The claim's "queued, oldest first" reads the first:
+            # planned on the primary key instead, it walked past every row
+            # already sent (50 ms a claim at 100,000 rows). The second serves the
             # recovery of stuck "sending" rows and the admin's "unknown" warning.
-            # Finished rows leave it, so it stays small however large the table
-            # grows, and the claim never walks past a million sent rows.
             models.Index(
-                fields=["status", "id"],
-                condition=models.Q(status__in=["queued", "sending", "unknown"]),
-                name="delivery_open",
+                fields=["id"], condition=models.Q(status="queued"), name="delivery_queued"
+            ),
+            models.Index(
+                fields=["status", "handed_at"],
+                condition=models.Q(status__in=["sending", "unknown"]),
+                name="delivery_in_doubt",
             ),
             models.Index(fields=["customer", "queued_at"]),
             models.Index(
