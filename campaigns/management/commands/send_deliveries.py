@@ -6,6 +6,7 @@ catch-up, and for operators who want to watch a send. ``--until-idle`` sends
 what is due and exits; without it the command keeps polling.
 """
 
+import gc
 import time
 
 from django.core.management.base import BaseCommand
@@ -36,6 +37,9 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     def handle(self, *args, until_idle: bool, no_progress: bool, **options):
+        # A long-running sender, like a worker: keep what start-up loaded out
+        # of the garbage collector's sight (see config/celery.py).
+        gc.freeze()
         while True:
             recovered = deliveries_recover()
             if recovered:
