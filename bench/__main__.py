@@ -258,6 +258,7 @@ def command(args: argparse.Namespace, scenario: str) -> list[str]:
         "webhooks": [
             "--events", args.webhook_events, "--rounds", args.webhook_rounds,
             "--clients", args.clients, "--workers", args.workers, "--seed", args.seed,
+            "--broker", args.broker, "--logs", logs,
         ],
         "ab_report": [
             "--json-line", "--deliveries", args.ab_deliveries, "--events", args.ab_events,

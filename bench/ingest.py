@@ -21,6 +21,7 @@ import os
 import random
 import sys
 import threading
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -310,8 +311,12 @@ class CpuMeter:
     as "other" load, not as our cost. Measures nothing off Linux.
     """
 
-    def __init__(self, *, server_pid: int, database_url: str) -> None:
+    def __init__(
+        self, *, server_pid: int, database_url: str, worker_pids: Collection[int] = ()
+    ) -> None:
         self.server_pid = server_pid
+        #: Celery workers doing the request's deferred work, counted as ours.
+        self.worker_pids = frozenset(worker_pids)
         self.database_url = database_url
         self.enabled = Path("/proc/stat").exists()
         #: pid -> (group, CPU ticks) when first and last seen.
@@ -366,6 +371,8 @@ class CpuMeter:
             pid, ppid = int(entry.name), int(fields[1])
             if self.server_pid in (pid, ppid):
                 group = "gunicorn"
+            elif pid in self.worker_pids:
+                group = "celery"
             elif comm == "postgres":
                 group = "postgres"
             else:
@@ -378,6 +385,8 @@ class CpuMeter:
         if not self.enabled:
             return {}
         used = {"gunicorn": 0.0, "postgres": 0.0, "client": self.client}
+        if self.worker_pids:
+            used["celery"] = 0.0
         for pid, (group, ticks) in self.last.items():
             used[group] += (ticks - self.first.get(pid, (group, 0))[1]) / _TICKS
         used["other"] = max(0.0, self.machine - sum(used.values()))

@@ -49,12 +49,14 @@ def gunicorn_start(
     worker_class: str,
     threads: int,
     log: IO[bytes],
+    broker: str = "",
 ) -> Server:
     """gunicorn serving ``app`` (a WSGI path such as ``config.wsgi``) on a free port.
 
-    No Celery broker, whatever the shell has: kicked tasks run in-process, so
-    the work they do is measured on these same cores instead of piling up in a
-    queue nobody drains during the run.
+    No Celery broker unless ``broker`` is given, whatever the shell has:
+    kicked tasks run in-process, so the work they do is measured on these same
+    cores instead of piling up in a queue nobody drains during the run. A
+    caller that gives one runs the workers that drain it.
     """
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -68,6 +70,8 @@ def gunicorn_start(
         **env,
     }
     environment.pop("CELERY_BROKER_URL", None)
+    if broker:
+        environment["CELERY_BROKER_URL"] = broker
     command = [
         sys.executable, "-m", "gunicorn", app,
         "--bind", f"127.0.0.1:{port}",

@@ -5,8 +5,10 @@ On PostgreSQL, in a database of its own:
 1. Seeds customers with email consent, a message with two variants and their
    tracked links, and one sent delivery per customer (``COPY`` and
    ``INSERT … SELECT``).
-2. Serves the app with gunicorn (3 sync workers, no broker, like the
-   ingestion scenario) with ``ANYMAIL_WEBHOOK_SECRET`` set, and a second
+2. Serves the app as in production: gunicorn (3 sync workers) with
+   ``ANYMAIL_WEBHOOK_SECRET`` set, Redis as the broker and one Celery worker
+   on a queue of this run's, which runs the lifecycle refreshes the events
+   call for (coalesced: customers/lifecycle/pending.py). And a second
    gunicorn, the **peer**, serving the same endpoint with Ladder's receiver
    disconnected (bench/webhook_peer.py): anymail alone.
 3. Checks the secret first: a post without basic auth, and one with a wrong
@@ -16,10 +18,13 @@ On PostgreSQL, in a database of its own:
    and later; Delivery records racing or following bounces) from several
    client threads to Ladder, then the same bodies to the peer. One event per
    request, as Postmark posts them. The clock runs while each wave is sent
-   (the second starts once every answer of the first is in).
+   (the second starts once every answer of the first is in), and for Ladder
+   until the worker has done the refreshes the round left behind: the rate
+   is of events applied, not just answered. The worker's CPU counts as ours.
 5. Checks, failing the run otherwise: each delivery's final status, exactly
    the customer events it must have (none twice), the suppressions and
-   consent withdrawals, and one ``ProviderEvent`` per distinct event.
+   consent withdrawals, one ``ProviderEvent`` per distinct event, and the
+   metrics of every customer who opened (the refresh ran).
 
 Run by ``python -m bench`` in a process of its own, or alone:
 
@@ -36,8 +41,11 @@ import random
 import secrets
 import statistics
 import sys
+import time
+import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -64,6 +72,7 @@ from bench.webhook_stream import (
     stream_build,
 )
 from bench.webhook_stream import Sent as SentEmail
+from config.redis import redis_client
 
 #: anymail's Postmark tracking URL (docs/webhooks.md).
 TRACKING_PATH = "/anymail/postmark/tracking/"
@@ -156,14 +165,68 @@ def _ok(status: int, body: bytes) -> int:
     return 1
 
 
+class Refreshes:
+    """The Celery worker that runs the lifecycle refreshes webhooks leave behind,
+    and whether it has caught up."""
+
+    def __init__(self, *, broker: str, queue: str, env: dict[str, str], log: Path) -> None:
+        from config.workers import worker_start
+        from customers.lifecycle import pending
+
+        self.broker, self.queue = broker, queue
+        self.hostname = f"{queue}@localhost"
+        # A previous run's leftovers would be refreshed against this database.
+        redis_client(broker).delete(pending.PENDING_KEY, pending.SCHEDULED_KEY)
+        self.process = worker_start(hostname=self.hostname, queue=queue, env=env, log=log)
+
+    def wait(self, time_limit: float) -> float:
+        """Seconds until nothing waits: no task queued, no customer pending, no
+        refresh scheduled, the worker idle (a solo worker busy with a task does
+        not answer, so an answer means idle)."""
+        from config.celery import app
+        from customers.lifecycle import pending
+
+        started = time.perf_counter()
+        redis = redis_client(self.broker)
+        while time.perf_counter() - started < time_limit:
+            waiting = (
+                redis.llen(self.queue)
+                or redis.scard(pending.PENDING_KEY)
+                or redis.exists(pending.SCHEDULED_KEY)
+            )
+            if not waiting:
+                inspect = app.control.inspect(destination=[self.hostname], timeout=1, limit=1)
+                active = inspect.active()
+                if active and not active.get(self.hostname):
+                    return time.perf_counter() - started
+            time.sleep(0.05)
+        raise TimeoutError(f"the refreshes were still running after {time_limit:.0f} s")
+
+    def stop(self) -> None:
+        from config.workers import workers_stop
+
+        workers_stop([self.process])
+
+
 def post_stream(
-    clients: Clients, stream: Stream, *, server: Server, database_url: str, time_limit: float
+    clients: Clients,
+    stream: Stream,
+    *,
+    server: Server,
+    database_url: str,
+    time_limit: float,
+    refreshes: Refreshes | None = None,
 ) -> dict[str, Any]:
-    """Both waves of ``stream``, the second once every answer of the first is in."""
-    with CpuMeter(server_pid=server.process.pid, database_url=database_url) as meter:
+    """Both waves of ``stream``, the second once every answer of the first is in;
+    then, given ``refreshes``, until they are done too."""
+    worker_pids = [refreshes.process.pid] if refreshes else []
+    with CpuMeter(
+        server_pid=server.process.pid, database_url=database_url, worker_pids=worker_pids
+    ) as meter:
         waves = [clients(bodies, judge=_ok, time_limit=time_limit) for bodies in stream.waves]
+        caught_up = refreshes.wait(time_limit) if refreshes else 0.0
     cpu = meter.used()
-    seconds = sum(wave.seconds for wave in waves)
+    seconds = sum(wave.seconds for wave in waves) + caught_up
     posts = sum(wave.requests for wave in waves)
     ours = sum(value for name, value in cpu.items() if name != "other")
     return {
@@ -171,6 +234,8 @@ def post_stream(
         "seconds": round(seconds, 3),
         "events_per_second": round(posts / seconds, 1),
         "ms": latency_ms(waves),
+        "refresh_wait_seconds": round(caught_up, 3),
+        "cpu_seconds": {name: round(value, 2) for name, value in cpu.items()},
         "cpu_us_per_event": round(1e6 * ours / posts, 1) if cpu else None,
         "other_load": round(cpu["other"] / (seconds * (os.cpu_count() or 1)), 2) if cpu else None,
         "complete": all(wave.complete for wave in waves),
@@ -202,7 +267,7 @@ def verify(expected: Expected) -> dict[str, bool]:
     from django.db.models.fields.json import KT
 
     from campaigns.models import Delivery, ProviderEvent
-    from customers.models import Consent, Event, Suppression, address_hash
+    from customers.models import Consent, Customer, Event, Suppression, address_hash
 
     status = dict(Delivery.objects.values_list("id", "status"))
     stored = Counter(
@@ -218,6 +283,11 @@ def verify(expected: Expected) -> dict[str, bool]:
     wanted = {key: n for key, n in expected.events.items() if key not in racing}
     withdrawn = set(
         Consent.objects.filter(status="withdrawn").values_list("customer_id", flat=True)
+    )
+    opened = set(
+        Event.objects.filter(name="email_opened", properties__machine=False).values_list(
+            "customer_id", flat=True
+        )
     )
     withdrawn_expected = set(
         Delivery.objects.filter(pk__in=expected.withdrawn).values_list("customer_id", flat=True)
@@ -240,6 +310,8 @@ def verify(expected: Expected) -> dict[str, bool]:
         "consent_withdrawn_exactly_on_complaints_and_unsubscribes": withdrawn == withdrawn_expected,
         "one_provider_event_per_distinct_event": ProviderEvent.objects.count()
         == expected.provider_events,
+        "every_human_open_refreshed_its_customers_metrics": bool(opened)
+        and not Customer.objects.filter(pk__in=opened, last_open_at__isnull=True).exists(),
     }
 
 
@@ -258,9 +330,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     database_recreate(server_url=args.server_url, database=args.database)
     database_url = f"{args.server_url.rstrip('/')}/{args.database}"
     secret = f"postmark:{secrets.token_urlsafe(18)}"
-    env = {"DATABASE_URL": database_url, "ANYMAIL_WEBHOOK_SECRET": secret}
+    queue = f"bench-webhooks-{uuid.uuid4().hex[:8]}"
+    env = {
+        "DATABASE_URL": database_url,
+        "ANYMAIL_WEBHOOK_SECRET": secret,
+        "CELERY_BROKER_URL": args.broker,
+        "LADDER_REDIS_URL": args.broker,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+    }
     os.environ.update(env | {"DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "false"})
-    os.environ.pop("CELERY_BROKER_URL", None)
     import django
 
     django.setup()
@@ -290,9 +368,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     headers = {"Authorization": _basic(secret), "Content-Type": "application/json"}
     runs: list[dict[str, Any]] = []
+    logs = Path(args.logs)
+    logs.mkdir(parents=True, exist_ok=True)
     with TempLog() as log, TempLog() as peer_log:
         servers = {}
+        refreshes = None
         try:
+            refreshes = Refreshes(
+                broker=args.broker, queue=queue, env=dict(os.environ), log=logs / "worker.log"
+            )
             for name, app, output in (
                 ("ladder", "config.wsgi", log),
                 ("anymail alone", "bench.webhook_peer", peer_log),
@@ -304,6 +388,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     worker_class="sync",
                     threads=1,
                     log=output.file,
+                    broker=args.broker if name == "ladder" else "",
                 )
             for name, output in (("ladder", log), ("anymail alone", peer_log)):
                 server_wait(server=servers[name], log=output, path=TRACKING_PATH)
@@ -316,6 +401,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for name in servers:
                 for wave in warmup.waves:
                     clients[name](wave, judge=_ok, time_limit=600)
+            refreshes.wait(600)
             # An event no stream posts: it would be stored if the secret were not checked.
             probe = Payloads(emails[0], sent_at + timedelta(days=1), iter(())).delivery(seconds=0)
             checks = secret_checks(clients["ladder"], orjson.dumps(probe))
@@ -328,6 +414,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         server=server,
                         database_url=database_url,
                         time_limit=args.time_limit,
+                        refreshes=refreshes if name == "ladder" else None,
                     )
                 results["ratio"] = round(
                     results["ladder"]["events_per_second"]
@@ -347,13 +434,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             peaks = {
                 f"gunicorn workers ({name})": server.worker_peaks_mb()
                 for name, server in servers.items()
-            }
+            } | {"celery worker (refreshes)": memory.peak_rss_mb(refreshes.process.pid)}
         except Exception:
             sys.stderr.write(log.tail() + peer_log.tail())
             raise
         finally:
             for server in servers.values():
                 server_stop(server.process)
+            if refreshes is not None:
+                refreshes.stop()
     checks |= verify(expected)
     checks["every_post_answered_in_time"] = all(r["ladder"]["complete"] for r in runs)
     ladder = [r["ladder"] for r in runs]
@@ -364,6 +453,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "rounds": args.rounds,
             "clients": args.clients,
             "workers": args.workers,
+            "celery_workers": 1,
             "seed": args.seed,
             "database": args.database,
         },
@@ -392,7 +482,7 @@ def report(result: dict[str, Any]) -> None:
     print(
         f"Webhook ingestion (Postmark through anymail), {config['rounds']} round(s) of "
         f"{result['posts_per_round'][0]:,} posts, {config['clients']} clients, "
-        f"{config['workers']} gunicorn workers:"
+        f"{config['workers']} gunicorn workers, 1 Celery worker:"
     )
     print(
         f"  Ladder:        {rate['median']:>8,.0f} events/s (min-max {rate['min']:,.0f}-"
@@ -419,6 +509,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--time-limit", type=float, default=600, help="seconds per wave (600)")
     parser.add_argument("--seed", type=int, default=1)
     where_arguments(parser, database="ladder_bench_webhooks")
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/14", help="Redis (db 14)")
+    parser.add_argument("--logs", default="var/bench-logs/webhooks", help="the worker's log")
     args = parser.parse_args(argv)
     for name, value in (QUICK if args.quick else FULL).items():
         if getattr(args, name) is None:

@@ -81,6 +81,8 @@ from campaigns.tracking import (
     OPEN_PREFETCH_SECONDS,
     OPENED,
     Visitor,
+    deliveries_tracked,
+    delivery_for_tracking,
     delivery_unsubscribe,
 )
 from config import clock
@@ -240,18 +242,15 @@ def _metadata_delivery_id(metadata: Any) -> int | None:
 
 def delivery_for_event(event: AnymailTrackingEvent) -> Delivery | None:
     """The delivery an event is about, with what the handlers need, or None."""
-    deliveries = (
-        Delivery.objects.select_related("customer", "message__topic", "variant")
-        .defer("variant__html_body", "variant__text_body")
-        .filter(customer__erased_at__isnull=True)
-    )
     delivery_id = _metadata_delivery_id(event.metadata)
     if delivery_id is not None:
-        delivery = deliveries.filter(pk=delivery_id).first()
+        delivery = delivery_for_tracking(delivery_id)
         if delivery is not None:
             return delivery
     if event.message_id:
-        return deliveries.filter(provider_message_id=str(event.message_id)).first()
+        # Indexed but not unique: should two deliveries share one, the first.
+        deliveries = deliveries_tracked().filter(provider_message_id=str(event.message_id))
+        return deliveries.order_by("pk").first()
     return None
 
 
@@ -259,12 +258,11 @@ def delivery_for_event(event: AnymailTrackingEvent) -> Delivery | None:
 
 
 def _customer_event(report: Report, name: str, key: str, **properties: Any) -> EventInput:
-    delivery, customer = report.delivery, report.delivery.customer
+    delivery = report.delivery
     return EventInput(
         name=name,
         occurred_at=report.at,
-        email=customer.email,
-        external_id=customer.external_id,
+        customer_id=delivery.customer_id,
         properties={
             "delivery_id": delivery.pk,
             "message": delivery.message.key,
@@ -502,12 +500,7 @@ def inbound_unsubscribe_apply(*, provider: str, event: AnymailInboundEvent) -> O
         return Outcome.IGNORED
     if not provider_event_claim(provider=provider, event_id=event_id_for(provider, event)):
         return Outcome.DUPLICATE
-    delivery = (
-        Delivery.objects.select_related("customer", "message__topic", "variant")
-        .defer("variant__html_body", "variant__text_body")
-        .filter(pk=delivery_id, customer__erased_at__isnull=True)
-        .first()
-    )
+    delivery = delivery_for_tracking(delivery_id)
     if delivery is None:
         return Outcome.UNKNOWN_DELIVERY
     delivery_unsubscribe(

@@ -70,6 +70,27 @@ def _fresh_link_cache():
     forget()
 
 
+@pytest.fixture
+def lazy_loads(monkeypatch):
+    """Every deferred field a model instance loads on first read, as (model, fields).
+
+    Endpoints that load only some columns (campaigns.tracking.DELIVERY_FIELDS)
+    assert this stays empty: a field read that was not loaded costs a query
+    per request, and nothing else would show it.
+    """
+    from django.db.models import Model
+
+    loads = []
+    refresh = Model.refresh_from_db
+
+    def watched(instance, *args, fields=None, **kwargs):
+        loads.append((type(instance).__name__, fields))
+        return refresh(instance, *args, fields=fields, **kwargs)
+
+    monkeypatch.setattr(Model, "refresh_from_db", watched)
+    return loads
+
+
 @pytest.fixture(autouse=True)
 def _outbox_in_tmp(settings, tmp_path):
     """Each test gets its own outbox directory for the .eml backend."""

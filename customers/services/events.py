@@ -22,13 +22,15 @@ class EventInput:
     """One event as a caller sends it; values already validated.
 
     The customer is named by ``external_id`` or ``email`` (both may be given
-    when they agree).
+    when they agree), or, by Ladder's own code that already holds the customer
+    (tracking, webhooks), by ``customer_id``: then nothing is looked up.
     """
 
     name: str
     occurred_at: datetime
     email: str | None = None
     external_id: str | None = None
+    customer_id: int | None = None
     properties: dict[str, Any] = field(default_factory=dict)
     value: Decimal | None = None
     currency: str = ""
@@ -45,8 +47,9 @@ class EventsRecorded:
 
 
 def _resolve_customers(events: Sequence[EventInput]) -> tuple[list[int], list[FieldError]]:
-    emails = {e.email for e in events if e.email}
-    external_ids = {e.external_id for e in events if e.external_id}
+    named = [e for e in events if e.customer_id is None]
+    emails = {e.email for e in named if e.email}
+    external_ids = {e.external_id for e in named if e.external_id}
     by_email = dict(
         Customer.objects.filter(email__in=emails).values_list("email", "id") if emails else ()
     )
@@ -58,6 +61,9 @@ def _resolve_customers(events: Sequence[EventInput]) -> tuple[list[int], list[Fi
     ids: list[int] = []
     errors: list[FieldError] = []
     for index, event in enumerate(events):
+        if event.customer_id is not None:
+            ids.append(event.customer_id)
+            continue
         via_external = by_external.get(event.external_id) if event.external_id else None
         via_email = by_email.get(event.email) if event.email else None
         if not event.email and not event.external_id:

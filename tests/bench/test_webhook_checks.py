@@ -15,7 +15,7 @@ from campaigns.models import Delivery, Message, ProviderEvent
 from campaigns.tokens import click_url
 from campaigns.tracking import links_register
 from config import clock
-from customers.models import Event, Suppression
+from customers.models import Customer, Event, Suppression
 from customers.services.consent import ConsentProof, consent_grant
 from customers.services.suppression import suppression_add
 from tests.factories import CustomerFactory, email_marketing
@@ -24,8 +24,9 @@ SECRET = "postmark:bench-test-secret"
 
 
 @pytest.fixture
-def posted(messages, settings, client):
-    """A stream about a dozen sent emails, posted in its two waves."""
+def posted(messages, settings, client, django_capture_on_commit_callbacks):
+    """A stream about a dozen sent emails, posted in its two waves, with the
+    lifecycle refreshes they schedule run (the test's transaction never commits)."""
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
     message = Message.objects.get(key="m")
     sent_at = clock.now() - timedelta(days=1)
@@ -48,11 +49,12 @@ def posted(messages, settings, client):
         sent.append(Sent(delivery.pk, customer.email, f"pm-{n}", "m", click_url(delivery.pk, link)))
     stream = stream_build(sent, sent_at=sent_at, rng=random.Random(3))
     auth = {"Authorization": "Basic " + base64.b64encode(SECRET.encode()).decode()}
-    for body in stream.first + stream.second:
-        response = client.post(
-            TRACKING_PATH, data=body, content_type="application/json", headers=auth
-        )
-        assert response.status_code == 200, response.content
+    with django_capture_on_commit_callbacks(execute=True):
+        for body in stream.first + stream.second:
+            response = client.post(
+                TRACKING_PATH, data=body, content_type="application/json", headers=auth
+            )
+            assert response.status_code == 200, response.content
     return stream
 
 
@@ -69,6 +71,12 @@ def test_a_bounce_undone_fails_the_status_check(posted):
     bounced = next(pk for pk, s in posted.expected.status.items() if s == "bounced")
     Delivery.objects.filter(pk=bounced).update(status=Delivery.Status.DELIVERED)
     assert _failed(posted) == ["final_status_of_every_delivery"]
+
+
+def test_a_refresh_that_never_ran_fails_the_metrics_check(posted):
+    opener = Event.objects.filter(name="email_opened", properties__machine=False).first()
+    Customer.objects.filter(pk=opener.customer_id).update(last_open_at=None)
+    assert _failed(posted) == ["every_human_open_refreshed_its_customers_metrics"]
 
 
 def test_a_customer_event_stored_twice_fails_the_events_check(posted):

@@ -129,6 +129,15 @@ def test_an_open_takes_a_bounded_number_of_queries(client, delivery, django_asse
         client.get(_path(open_pixel_url(delivery.pk)))
 
 
+def test_the_open_pixel_and_the_click_redirect_read_only_what_they_loaded(
+    client, delivery, links, lazy_loads
+):
+    assert client.get(_path(open_pixel_url(delivery.pk))).status_code == 200
+    assert client.get(links["shop"]).status_code == 302
+    assert Event.objects.filter(name__in=["email_opened", "email_clicked"]).count() == 2
+    assert lazy_loads == []
+
+
 # --- Click redirect -------------------------------------------------------------
 
 

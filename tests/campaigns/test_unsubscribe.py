@@ -114,6 +114,16 @@ def test_it_unsubscribes_on_a_one_click_post_without_cookies_or_csrf_token(one_c
     assert not customer_is_suppressed(customer)
 
 
+@pytest.mark.parametrize("scope", ["topic", "all"])
+def test_the_page_and_the_unsubscribe_read_only_what_they_loaded(
+    client, delivery, lazy_loads, scope
+):
+    assert b"ann@example.com" in client.get(_unsubscribe(delivery)).content
+    assert client.post(_unsubscribe(delivery), {"scope": scope}).status_code == 200
+    assert Event.objects.filter(name="email_unsubscribed").exists()
+    assert lazy_loads == []
+
+
 def test_it_is_harmless_to_post_again(one_click, delivery):
     one_click.post(_unsubscribe(delivery), {"List-Unsubscribe": "One-Click"})
     delivery.refresh_from_db()

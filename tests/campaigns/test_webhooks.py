@@ -437,6 +437,24 @@ def test_a_provider_click_on_another_deliverys_redirect_is_not_taken_for_this_on
     assert event.idempotency_key.startswith("webhook:postmark:")
 
 
+def _ladder_click(delivery) -> dict:
+    [link] = links_register(variant_id=delivery.variant_id, urls=["https://shop.example.com/"])
+    return clicked(delivery, click_url(delivery.pk, link))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [delivered, bounce, complaint, opened, subscription_change, _ladder_click],
+    ids=lambda payload: payload.__name__.strip("_"),
+)
+def test_a_webhook_reads_only_what_it_loaded_with_the_delivery(
+    postmark, delivery, lazy_loads, payload
+):
+    assert postmark(payload(delivery)).status_code == 200
+    assert Event.objects.filter(customer=delivery.customer).exists()
+    assert lazy_loads == []
+
+
 # --- Once, and only for deliveries Ladder knows ------------------------------------------
 
 

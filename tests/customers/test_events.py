@@ -59,6 +59,18 @@ def test_it_finds_customers_by_external_id(db):
     assert Event.objects.get().customer == customer
 
 
+def test_an_event_named_by_customer_id_needs_no_lookup(db, django_assert_num_queries):
+    customer = CustomerFactory(email="ann@example.com")
+    events = [
+        EventInput(name="opened", occurred_at=WHEN, customer_id=customer.pk, idempotency_key="k")
+    ]
+    # As in the batch below, less the customers by email.
+    insert = 2 if connection.vendor == "postgresql" else 1
+    with django_assert_num_queries(2 + insert + 2):
+        events_record(events=events)
+    assert Event.objects.get().customer == customer
+
+
 def test_unknown_customers_fail_the_whole_batch(db):
     CustomerFactory(email="ann@example.com", external_id="u-1")
     events = [
