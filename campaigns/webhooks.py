@@ -249,8 +249,7 @@ def delivery_for_event(event: AnymailTrackingEvent) -> Delivery | None:
             return delivery
     if event.message_id:
         # Indexed but not unique: should two deliveries share one, the first.
-        deliveries = deliveries_tracked().filter(provider_message_id=str(event.message_id))
-        return deliveries.order_by("pk").first()
+        return deliveries_tracked().filter(provider_message_id=str(event.message_id)).first()
     return None
 
 

@@ -87,7 +87,7 @@ def _live_documents_sql(vendor: str) -> tuple[str, tuple]:
 def _names_listened(documents: tuple[str, ...]) -> frozenset[str]:
     names: set[str] = set()
     for document in documents:
-        spec = parse_journey(json.loads(document))
+        spec = _parsed(document)
         if spec.trigger.event is not None:
             names.add(spec.trigger.event.name)
         names |= spec.awaited_event_names()

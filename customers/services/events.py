@@ -93,7 +93,9 @@ def events_record(
     """Store a batch of events, all or none.
 
     Every event must name a known customer; otherwise ``InvalidInput`` lists
-    each one that does not and nothing is stored. Keys already stored, or
+    each one that does not and nothing is stored. A ``customer_id`` is taken
+    on trust (its callers hold the row; the API cannot send one): an unknown
+    one fails the insert's foreign key, and again nothing is stored. Keys already stored, or
     repeated inside the batch, count as duplicates and are not stored again:
     retrying a batch is always safe. Three statements, whatever the batch size.
     """

@@ -99,6 +99,14 @@ def test_unknown_customers_refuse_the_batch(api, ann):
     }
 
 
+def test_the_api_cannot_name_a_customer_by_internal_id(api, ann):
+    # EventInput.customer_id is trusted, for Ladder's own callers that hold the row.
+    other = CustomerFactory(email="bob@example.com")
+    errors = _refused(api.post("/events", _event(customer_id=other.pk)))
+    assert errors == {(None, "customer_id"): "is not a known field"}
+    assert not Event.objects.exists()
+
+
 def test_a_single_event_error_has_no_index(api, ann):
     errors = _refused(api.post("/events", _event(email="ghost@example.com")))
     assert errors == {(None, "email"): "no customer has email ghost@example.com"}

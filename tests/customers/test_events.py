@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection
 
 from customers.errors import InvalidInput
 from customers.models import Event
@@ -69,6 +69,18 @@ def test_an_event_named_by_customer_id_needs_no_lookup(db, django_assert_num_que
     with django_assert_num_queries(2 + insert + 2):
         events_record(events=events)
     assert Event.objects.get().customer == customer
+
+
+@pytest.mark.django_db(transaction=True)  # the foreign key is checked at commit
+def test_an_unknown_customer_id_stores_nothing():
+    customer = CustomerFactory()
+    events = [
+        EventInput(name="opened", occurred_at=WHEN, customer_id=customer.pk),
+        EventInput(name="opened", occurred_at=WHEN, customer_id=customer.pk + 1000),
+    ]
+    with pytest.raises(IntegrityError):
+        events_record(events=events)
+    assert not Event.objects.exists()
 
 
 def test_unknown_customers_fail_the_whole_batch(db):
