@@ -65,6 +65,7 @@ from email.utils import getaddresses
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -220,15 +221,20 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass  # one line per request on stderr would cost more than the request
 
+    def _path(self) -> str:
+        # A client sending through a proxy names the whole URL (RFC 9112
+        # §3.2.2): the sink answers as the API host and the proxy both.
+        return urlsplit(self.path).path
+
     def do_GET(self) -> None:
-        if self.path.split("?", 1)[0] == "/_sink/messages":
+        if self._path() == "/_sink/messages":
             self._answer(200, self.server.state.snapshot())
         else:
             self._answer(404, {"ErrorCode": 404, "Message": "Not found (Postmark sink)"})
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        path = self.path.split("?", 1)[0]
+        path = self._path()
         state = self.server.state
         if path == "/_sink/reset":
             state.reset()

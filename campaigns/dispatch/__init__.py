@@ -4,7 +4,8 @@
 ``claim.py`` the claim and send-time eligibility, ``outcomes.py`` how backend
 answers become sent / retry / failed, ``compose.py`` the headers,
 ``links.py`` click tracking for a batch, ``ratelimit.py`` the per-provider
-limit. docs/operations.md is the operator's view.
+limit, ``sessions.py`` an HTTP backend's environment read once per batch.
+docs/operations.md is the operator's view.
 """
 
 from .send import DispatchReport, deliveries_recover, dispatch_batch, dispatch_until

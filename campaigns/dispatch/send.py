@@ -41,6 +41,7 @@ from .claim import Claim, Claimed, deliveries_claim, deliveries_hold
 from .compose import OutboundEmail
 from .links import BatchLinks
 from .outcomes import Kind, Outcome
+from .sessions import environment_settled
 
 logger = logging.getLogger(__name__)
 
@@ -353,6 +354,7 @@ def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> 
 
     try:
         backend.open()
+        environment_settled(backend)
     except Exception as exc:  # wrong host, refused, bad credentials: fix and it goes out
         logger.exception("could not connect to the email provider")
         pause = Outcome(Kind.RETRY, f"could not connect to the provider: {exc}")

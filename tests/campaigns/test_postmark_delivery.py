@@ -92,3 +92,26 @@ def test_an_inactive_recipient_fails_and_is_suppressed_the_rest_go_out(sink):
     suppression = Suppression.objects.get(address_hash=address_hash(inactive.email))
     assert suppression.reason == SuppressionReason.HARD_BOUNCE
     assert Delivery.objects.get(pk=fine_row.pk).status == Delivery.Status.SENT
+
+
+def test_a_proxy_named_in_the_environment_carries_the_calls(sink, settings, monkeypatch):
+    """The session reads the environment once per batch (dispatch/sessions.py), and
+    still goes through its proxy: the API host does not resolve, only the proxy
+    (the sink, which answers absolute-form requests) can take the message."""
+    settings.ANYMAIL = {**settings.ANYMAIL, "POSTMARK_API_URL": "http://postmark.invalid/"}
+    monkeypatch.setenv("HTTP_PROXY", sink.url)
+    queued([consented_customer()])
+    assert dispatch_batch().sent == 1
+    assert len(sink.messages()) == 1
+
+
+def test_no_proxy_in_the_environment_still_bypasses_the_proxy(sink, settings, monkeypatch):
+    settings.ANYMAIL = {**settings.ANYMAIL, "POSTMARK_API_URL": "http://postmark.invalid/"}
+    monkeypatch.setenv("HTTP_PROXY", sink.url)
+    monkeypatch.setenv("NO_PROXY", "postmark.invalid")
+    (row,) = queued([consented_customer()])
+    report = dispatch_batch()
+    assert report.sent == 0 and report.retried == 1  # straight to the host, which is not there
+    row.refresh_from_db()
+    assert row.status == Delivery.Status.QUEUED
+    assert sink.messages() == []
