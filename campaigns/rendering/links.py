@@ -53,7 +53,8 @@ _SELECTORS = {
 _IGNORED_IN_URL = re.compile(r"[\t\n\r]")
 _C0_CONTROLS_AND_SPACE = "".join(map(chr, range(0x21)))
 _SCHEME = re.compile(r"([a-zA-Z][a-zA-Z0-9+.\-]*):")
-_COMMON_PREFIXES = ("https://", "http://", "mailto:")
+_WEB_PREFIXES = ("https://", "http://")
+_COMMON_PREFIXES = (*_WEB_PREFIXES, "mailto:")
 _SCHEME_CHARACTERS = string.ascii_letters + string.digits + "+.-"
 _NOT_FIRST_IN_SCHEME = string.digits + "+.-"
 #: Schemes that a few clients turn into links in plain text even without "//".
@@ -78,6 +79,19 @@ def scheme_of(url: str) -> str | None:
 
 def web_link(href: str) -> bool:
     """An absolute http(s) URL: what is tracked, and what ``links_register`` stores."""
+    # The usual case, decided as urlsplit would without its parse: the host
+    # starts after "//" with a letter or digit. Personal links (a product per
+    # customer) differ in every email, so urlsplit's cache rarely hits. Left to
+    # urlsplit: IPv6 brackets and non-ASCII hosts, which it checks.
+    for prefix in _WEB_PREFIXES:
+        if (
+            href.startswith(prefix)
+            and href[len(prefix) : len(prefix) + 1].isalnum()
+            and href.isascii()
+            and "[" not in href
+            and "]" not in href
+        ):
+            return True
     return scheme_of(href) in WEB_SCHEMES and bool(urlsplit(href).netloc)
 
 

@@ -3,8 +3,11 @@
 import random
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
 from campaigns.rendering import (
@@ -18,6 +21,7 @@ from campaigns.rendering import (
 from campaigns.rendering import render as render_module
 from campaigns.rendering.environment import compiled
 from campaigns.rendering.limits import MAX_SUBJECT_CHARS
+from campaigns.rendering.links import WEB_SCHEMES, scheme_of, web_link
 from campaigns.rendering.text import text_template_from_html
 from tests.campaigns.samples import NEWSLETTER_HTML, newsletter_kwargs
 
@@ -274,6 +278,34 @@ def test_it_lists_distinct_web_links_in_document_order():
         "https://a.example/?q=1&r=2",
         "http://c.example/",
     ]
+
+
+def _web_link_by_parsing(href: str) -> bool:
+    """web_link's definition, without its fast path: an http(s) scheme and a host."""
+    return scheme_of(href) in WEB_SCHEMES and bool(urlsplit(href).netloc)
+
+
+@hypothesis.example("https://shop.example.com/p/1")
+@hypothesis.example("https:///no-host")
+@hypothesis.example("https://[::1/")  # an unclosed IPv6 bracket: urlsplit raises
+@hypothesis.example("https://exa\uff03mple.com/")  # a host that NFKC-normalizes to contain "#"
+@hypothesis.example("http://\tshop.example.com/")
+@hypothesis.example("HTTPS://shop.example.com/")
+@hypothesis.given(
+    st.builds(
+        str.__add__,
+        st.sampled_from(["https://", "http://", "HTTP://", " https://", "mailto:", "ftp://", ""]),
+        st.text(alphabet=st.sampled_from("ab1/?#[]:@.\t\n é\uff03"), max_size=12),
+    )
+)
+def test_web_link_decides_as_parsing_the_url_would(href):
+    try:
+        expected = _web_link_by_parsing(href)
+    except ValueError:
+        with pytest.raises(ValueError):
+            web_link(href)
+        return
+    assert web_link(href) is expected
 
 
 def test_it_renders_the_examples_in_the_docs():
