@@ -54,9 +54,12 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-## bench-smoke: every scenario at smoke size with all its checks (~2-3 min; .ci/run runs it)
+## bench-smoke: every scenario at smoke size with all its checks, and the profilers once, small (~2-3 min; .ci/run runs it)
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --quick --no-docs $(BENCH_ARGS)
+	$(BIN)/python -m bench.delivery_profile --deliveries 1000 >/dev/null
+	$(BIN)/python -m bench.delivery_profile --backend eml --database sqlite --deliveries 1000 >/dev/null
+	$(BIN)/python -m bench.request_profile --deliveries 100 >/dev/null
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
