@@ -89,6 +89,7 @@ def delivery() -> dict:
             "batch/post-office": _spread(9.2, 8.9, 9.5),
             "per-message/naive": _spread(10.6),
         },
+        "render_ceiling": [{"jinja2_body_us": 150.0}, {"jinja2_body_us": 160.0}],
         "render_email_per_second_median": 5_200,
         "share_of_render_ceiling_per_core": {"batch": 0.57},
         "complete": True,
