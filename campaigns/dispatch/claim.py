@@ -104,20 +104,26 @@ def _cap_wait(
 
 
 def _send_times(customer_ids: list[int], now: datetime) -> dict[int, list[datetime]]:
+    """Each customer's send times within the longest cap window, oldest first.
+
+    Rows another claim holds under a live lease count as sent now: they go
+    out within the lease, and that claim counted them against the cap before
+    this one could see them handed over.
+    """
     times: dict[int, list[datetime]] = defaultdict(list)
     caps = _caps()
     if not caps:
         return times
     longest = max(window for _, window in caps)
-    rows = (
-        Delivery.objects.filter(
-            customer_id__in=customer_ids, status__in=HANDED, handed_at__gt=now - longest
-        )
-        .order_by("handed_at")
-        .values_list("customer_id", "handed_at")
+    handed = Q(status__in=HANDED, handed_at__gt=now - longest)
+    leased = Q(status=Delivery.Status.QUEUED, lease_until__gt=now)
+    rows = Delivery.objects.filter(handed | leased, customer_id__in=customer_ids).values_list(
+        "customer_id", "status", "handed_at"
     )
-    for customer_id, handed_at in rows:
-        times[customer_id].append(handed_at)
+    for customer_id, status, handed_at in rows:
+        times[customer_id].append(now if status == Delivery.Status.QUEUED else handed_at)
+    for sent in times.values():
+        sent.sort()
     return times
 
 

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.db import transaction
 from django.utils import timezone
 
 from campaigns.dispatch import deliveries_recover, dispatch_batch, dispatch_until
@@ -172,6 +173,26 @@ def test_the_frequency_cap_defers_rather_than_drops(settings):
     assert second.next_attempt_at > timezone.now() + timedelta(hours=23)
     assert second.error.startswith("frequency cap")
     assert len(mail.outbox) == 1
+
+
+def test_an_email_leased_by_another_claim_counts_against_the_cap(settings):
+    """A worker's claim leases the rows after its first chunk; a second worker
+    claiming meanwhile must count them, or one customer gets both emails."""
+    settings.LADDER_FREQUENCY_CAP_PER_DAY = 1
+    customer = consented_customer()
+    first = queued([customer], step="one")[0]
+    with transaction.atomic():
+        claim = deliveries_claim(now=timezone.now(), limit=10)
+        deliveries_hold(claim, handed=[], now=timezone.now())  # leased, not yet handed over
+    second = queued([customer], step="two")[0]
+
+    with transaction.atomic():
+        other = deliveries_claim(now=timezone.now(), limit=10)
+
+    assert [row.id for row in claim.deliveries] == [first.id]
+    assert other.deliveries == [] and other.deferred == 1
+    second.refresh_from_db()
+    assert second.error.startswith("frequency cap")
 
 
 # --- Failures -------------------------------------------------------------------
