@@ -1,4 +1,4 @@
-"""The embedded default for bench.delivery: SQLite, no broker, ``.eml`` outbox, one process.
+"""The embedded default for bench.delivery: SQLite, no broker, ``.eml`` outbox.
 
 Run by bench.delivery in processes of its own, since Django is set up on one
 database per process and the settings read ``LADDER_VAR_DIR`` once:
@@ -6,9 +6,11 @@ database per process and the settings read ``LADDER_VAR_DIR`` once:
 * ``seed`` — migrates a SQLite database under ``--workdir``, seeds it with
   the same rows as the PostgreSQL paths (same code, executemany instead of
   COPY) and queues the deliveries through ``deliveries_queue``;
-* ``run`` — copies that database into ``--workdir`` and times
-  ``dispatch_until()`` until nothing is left, then checks the outbox as the
-  other paths check the sink.
+* ``run`` — copies that database into ``--workdir`` and times sending until
+  nothing is left, as ``send_deliveries --processes N`` sends (``--processes``,
+  2 by default: one per core, as the other paths have two workers; 1 runs
+  ``dispatch_until()`` in this process), then checks the outbox as the other
+  paths check the sink.
 
 Each prints one JSON line.
 """
@@ -17,6 +19,7 @@ import argparse
 import gc
 import json
 import os
+import resource
 import shutil
 import sys
 import time
@@ -91,16 +94,19 @@ def run(args: argparse.Namespace) -> dict:
     from django.conf import settings
 
     from campaigns.dispatch import dispatch_until
+    from campaigns.dispatch.parallel import dispatch_parallel
 
     assert _database() == workdir / "ladder.sqlite3", _database()
     expected = delivery.expectations()
     print(delivery.STARTED, flush=True)  # bench.delivery meters the CPU from here
     gc.freeze()  # as send_deliveries does before it sends
     started = time.perf_counter()
-    report = dispatch_until()
+    report = dispatch_parallel(args.processes) if args.processes > 1 else dispatch_until()
     seconds = time.perf_counter() - started
     print(delivery.ENDED, flush=True)
-    peak = delivery.peak_rss_mb(os.getpid())
+    # The largest of this process and the sending processes it started (and reaped).
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    peak = max(delivery.peak_rss_mb(os.getpid()), round(children, 1))
     checked = time.perf_counter()
     verified = delivery.verify(
         expected=expected,
@@ -127,6 +133,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--deliveries", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--template", help="run: the seeded database to copy")
+    parser.add_argument("--processes", type=int, default=2, help="run: sending processes (2)")
     parser.add_argument("--workdir", required=True, help="LADDER_VAR_DIR of this process")
     args = parser.parse_args(argv)
     if os.environ.get("LADDER_VAR_DIR") != args.workdir:

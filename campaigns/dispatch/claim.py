@@ -9,7 +9,10 @@ queries, inside the transaction that takes the rows.
 The claim runs in the caller's transaction and locks its rows until that
 ends; the caller renders the emails meanwhile, then, still inside it, marks
 the first chunk SENDING and gives the rest of the batch a *lease*
-(:func:`deliveries_hold`). A worker that dies while rendering leaves nothing
+(:func:`deliveries_hold`). On SQLite, whose one writer a render would hold
+up, the whole batch is leased and the caller renders after the commit
+(``send.renders_in_claim``), giving the rows back if rendering raises
+(:func:`deliveries_release`). A worker that dies while rendering leaves nothing
 behind: the transaction rolls back and the rows are queued as before. One
 that dies after it leaves the SENDING chunk for recovery (it may have gone
 out) and the leased rows for another worker once the lease runs out. The
@@ -252,3 +255,12 @@ def deliveries_hold(claim: Claim, *, handed: Sequence[int], now: datetime) -> No
     leased = [row.id for row in claim.deliveries if row.id not in handed]
     if leased:
         Delivery.objects.filter(pk__in=leased).update(lease_until=claim.lease_until)
+
+
+def deliveries_release(claim: Claim) -> None:
+    """Give up a claim's leased rows, still queued, for the next claim to take now."""
+    Delivery.objects.filter(
+        pk__in=[row.id for row in claim.deliveries],
+        status=Delivery.Status.QUEUED,
+        lease_until=claim.lease_until,
+    ).update(lease_until=None)

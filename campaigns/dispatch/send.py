@@ -37,7 +37,7 @@ from config.db import bulk_set_rows
 from customers.services.suppression import suppression_add
 
 from . import outcomes, ratelimit
-from .claim import Claim, Claimed, deliveries_claim, deliveries_hold
+from .claim import Claim, Claimed, deliveries_claim, deliveries_hold, deliveries_release
 from .compose import OutboundEmail
 from .links import BatchLinks
 from .outcomes import Kind, Outcome
@@ -328,29 +328,58 @@ def _send_leased(
     return _deliver(backend, chunk, batched=batched, claim=claim, report=report)
 
 
+def renders_in_claim() -> bool:
+    """Whether one transaction claims a batch, renders it and hands over its first chunk.
+
+    On PostgreSQL it does: a claim locks only its own rows, and each row is
+    written once before the send and once after. SQLite has one writer for
+    the whole database, which a claim would hold while it renders; there a
+    claim only leases its rows and commits, and rendering follows outside any
+    transaction, so parallel senders (``send_deliveries --processes``) wait
+    for each other only for their short writes. A sender that dies while
+    rendering leaves leased rows, claimed again when the lease runs out.
+    """
+    return db_connection.vendor != "sqlite"
+
+
+def _rendered(claim: Claim, report: DispatchReport) -> list[Outgoing]:
+    """The claim's emails; a delivery that cannot be one is recorded failed."""
+    outgoing, failures = _render(claim, BatchLinks())
+    _record([(d, o, d.attempts) for d, o in failures], claim, report)
+    return outgoing
+
+
 def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
     """Claim, render, send and record one batch; returns what happened.
 
     Claiming, rendering and marking the first chunk SENDING are one
-    transaction (see claim.py), so each row is written once before the send
-    and once after; later chunks of the batch are handed over one at a time.
+    transaction where :func:`renders_in_claim` says so (see claim.py), so each
+    row is written once before the send and once after; later chunks of the
+    batch (on SQLite, every chunk) are handed over one at a time.
     """
     now = now or clock.now()
     report = DispatchReport()
     backend = get_connection()
     batch_size = getattr(backend, "batch_size", None)
     size = batch_size or settings.LADDER_DISPATCH_CHUNK
+    first: list[Outgoing] = []
     with transaction.atomic():
         claim = deliveries_claim(now=now, limit=limit or settings.LADDER_DISPATCH_BATCH)
         report.claimed = len(claim.deliveries)
         report.skipped, report.deferred = claim.skipped, claim.deferred
         if not claim.deliveries:
             return report
-        outgoing, failures = _render(claim, BatchLinks())
-        _record([(d, o, d.attempts) for d, o in failures], claim, report)
-        first, rest = outgoing[:size], outgoing[size:]
-        ratelimit.acquire(settings.EMAIL_BACKEND, len(first))
+        if renders_in_claim():
+            outgoing = _rendered(claim, report)
+            first, rest = outgoing[:size], outgoing[size:]
+            ratelimit.acquire(settings.EMAIL_BACKEND, len(first))
         deliveries_hold(claim, handed=[item.delivery.id for item in first], now=clock.now())
+    if not renders_in_claim():
+        try:
+            rest = _rendered(claim, report)
+        except BaseException:  # as the rolled-back claim would: the rows are free again
+            deliveries_release(claim)
+            raise
 
     try:
         backend.open()
@@ -358,11 +387,13 @@ def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> 
     except Exception as exc:  # wrong host, refused, bad credentials: fix and it goes out
         logger.exception("could not connect to the email provider")
         pause = Outcome(Kind.RETRY, f"could not connect to the provider: {exc}")
-        _record(_unattempted(outgoing, pause), claim, report)
+        _record(_unattempted(first + rest, pause), claim, report)
         return report
     batched = batch_size is not None
     try:
-        pause = _deliver(backend, first, batched=batched, claim=claim, report=report)
+        pause = (
+            _deliver(backend, first, batched=batched, claim=claim, report=report) if first else None
+        )
         for start in range(0, len(rest), size):
             chunk = rest[start : start + size]
             if pause is None:

@@ -3,17 +3,20 @@
 Workers do this on their own (``campaigns.tasks.deliveries_dispatch``, kicked
 by the engine); the command is for the embedded default, for a one-off
 catch-up, and for operators who want to watch a send. ``--until-idle`` sends
-what is due and exits; without it the command keeps polling.
+what is due and exits; without it the command keeps polling. ``--processes N``
+sends with N processes at once (campaigns/dispatch/parallel.py): where no
+Celery workers run, the way to use more than one core.
 """
 
 import gc
 import time
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 from tqdm import tqdm
 
 from campaigns.dispatch import DispatchReport, deliveries_recover, dispatch_batch
+from campaigns.dispatch.parallel import dispatch_parallel
 from campaigns.models import Delivery
 from config import clock
 
@@ -35,8 +38,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--until-idle", action="store_true", help="send what is due, exit")
         parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        parser.add_argument(
+            "--processes", type=int, default=1, help="send with this many processes at once (1)"
+        )
 
-    def handle(self, *args, until_idle: bool, no_progress: bool, **options):
+    def handle(self, *args, until_idle: bool, no_progress: bool, processes: int, **options):
+        if processes < 1:
+            raise CommandError(f"--processes must be at least 1, not {processes}")
         # A long-running sender, like a worker: keep what start-up loaded out
         # of the garbage collector's sight (see config/celery.py).
         gc.freeze()
@@ -47,7 +55,7 @@ class Command(BaseCommand):
                     f"{recovered} deliveries were left mid-send by a stopped worker and are now "
                     "UNKNOWN: see the admin's delivery list."
                 )
-            report = self._drain(progress=not no_progress)
+            report = self._drain(progress=not no_progress, processes=processes)
             if not report.idle:
                 self.stdout.write(
                     f"sent {report.sent:,} · skipped {report.skipped:,} · "
@@ -58,9 +66,17 @@ class Command(BaseCommand):
                 return
             time.sleep(POLL_SECONDS)
 
-    def _drain(self, *, progress: bool) -> DispatchReport:
+    def _drain(self, *, progress: bool, processes: int) -> DispatchReport:
         report = DispatchReport()
-        with tqdm(total=due_count(), unit="email", desc="Sending", disable=not progress) as bar:
+        total = due_count()
+        with tqdm(total=total, unit="email", desc="Sending", disable=not progress) as bar:
+            if processes > 1:
+                # The sending processes report only when they finish; the bar
+                # follows what is left in the outbox meanwhile.
+                def advance() -> None:
+                    bar.update(max(0, total - due_count() - bar.n))
+
+                return dispatch_parallel(processes, progress=advance if progress else None)
             while True:
                 batch = dispatch_batch()
                 report.add(batch)
