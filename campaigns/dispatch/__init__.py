@@ -4,7 +4,8 @@
 ``claim.py`` the claim and send-time eligibility, ``outcomes.py`` how backend
 answers become sent / retry / failed, ``compose.py`` the headers,
 ``links.py`` click tracking for a batch, ``ratelimit.py`` the per-provider
-limit, ``sessions.py`` an HTTP backend's environment read once per batch.
+limit, ``sessions.py`` an HTTP backend's environment read once per batch,
+``parallel.py`` several sending processes where no Celery workers run.
 docs/operations.md is the operator's view.
 """
 
