@@ -911,7 +911,7 @@ def embedded_run(bench: Bench, template: Path, round_number: int) -> dict[str, A
     ]  # fmt: skip
     meter = bench.meter()
     child = subprocess.Popen(
-        command, cwd=ROOT, env=_embedded_env(workdir), stdout=subprocess.PIPE, text=True
+        command, cwd=ROOT, env=embedded_env(workdir), stdout=subprocess.PIPE, text=True
     )
     lines = []
     try:
@@ -948,7 +948,8 @@ def embedded_run(bench: Bench, template: Path, round_number: int) -> dict[str, A
 STARTED, ENDED = "dispatch started", "dispatch ended"
 
 
-def _embedded_env(workdir: Path) -> dict[str, str]:
+def embedded_env(workdir: Path) -> dict[str, str]:
+    """The environment of a process on the embedded default, its var/ in ``workdir``."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -978,7 +979,7 @@ def embedded_seed(bench: Bench) -> tuple[Path, dict[str, Any]]:
         "--workdir", str(workdir),
     ]  # fmt: skip
     out = subprocess.run(
-        command, cwd=ROOT, env=_embedded_env(workdir), stdout=subprocess.PIPE, text=True, check=True
+        command, cwd=ROOT, env=embedded_env(workdir), stdout=subprocess.PIPE, text=True, check=True
     ).stdout
     info = json.loads(out.strip().splitlines()[-1])
     return Path(info["database"]), info

@@ -362,6 +362,7 @@ def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> 
     backend = get_connection()
     batch_size = getattr(backend, "batch_size", None)
     size = batch_size or settings.LADDER_DISPATCH_CHUNK
+    in_claim = renders_in_claim()
     first: list[Outgoing] = []
     with transaction.atomic():
         claim = deliveries_claim(now=now, limit=limit or settings.LADDER_DISPATCH_BATCH)
@@ -369,12 +370,12 @@ def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> 
         report.skipped, report.deferred = claim.skipped, claim.deferred
         if not claim.deliveries:
             return report
-        if renders_in_claim():
+        if in_claim:
             outgoing = _rendered(claim, report)
             first, rest = outgoing[:size], outgoing[size:]
             ratelimit.acquire(settings.EMAIL_BACKEND, len(first))
         deliveries_hold(claim, handed=[item.delivery.id for item in first], now=clock.now())
-    if not renders_in_claim():
+    if not in_claim:
         try:
             rest = _rendered(claim, report)
         except BaseException:  # as the rolled-back claim would: the rows are free again

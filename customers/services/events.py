@@ -95,9 +95,10 @@ def events_record(
     Every event must name a known customer; otherwise ``InvalidInput`` lists
     each one that does not and nothing is stored. A ``customer_id`` is taken
     on trust (its callers hold the row; the API cannot send one): an unknown
-    one fails the insert's foreign key, and again nothing is stored. Keys already stored, or
-    repeated inside the batch, count as duplicates and are not stored again:
-    retrying a batch is always safe. Three statements, whatever the batch size.
+    one fails the insert's foreign key, and again nothing is stored. Keys
+    already stored, or repeated inside the batch, count as duplicates and are
+    not stored again: retrying a batch is always safe. Three statements,
+    whatever the batch size.
     """
     received_at = received_at or clock.now()
     customer_ids, errors = _resolve_customers(events)
