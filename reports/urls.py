@@ -2,18 +2,33 @@
 
 A report is a page and its downloads: ``<name>`` the page, ``<name>-csv`` and
 ``<name>-json`` the files, all served by one view told the output.
+
+The views are imported on their first request, not with the URLconf: they
+bring numpy, scipy and matplotlib (about 100 MB and two seconds), and every
+process that builds a URL loads the URLconf, the Celery workers and
+``send_deliveries`` processes that put tracking links in emails included.
 """
+
+from importlib import import_module
 
 from django.contrib import admin
 from django.urls import path
 
-from reports import views
-
 app_name = "reports"
 
 
-def _report(route: str, view, name: str, *, csv: str, json: str) -> list:
-    staff = admin.site.admin_view(view)
+def _lazy(name: str):
+    """The view ``reports.views.<name>``, imported when it is first called."""
+
+    def view(request, *args, **kwargs):
+        return getattr(import_module("reports.views"), name)(request, *args, **kwargs)
+
+    view.__name__ = view.__qualname__ = name
+    return view
+
+
+def _report(route: str, view: str, name: str, *, csv: str, json: str) -> list:
+    staff = admin.site.admin_view(_lazy(view))
     return [
         path(route, staff, name=name),
         path(route + csv, staff, {"output": "csv"}, name=f"{name}-csv"),
@@ -22,17 +37,15 @@ def _report(route: str, view, name: str, *, csv: str, json: str) -> list:
 
 
 urlpatterns = [
-    path("", admin.site.admin_view(views.index), name="index"),
-    *_report(
-        "journeys/<slug:key>/", views.journey, "journey", csv="funnel.csv", json="report.json"
-    ),
+    path("", admin.site.admin_view(_lazy("index")), name="index"),
+    *_report("journeys/<slug:key>/", "journey", "journey", csv="funnel.csv", json="report.json"),
     *_report(
         "experiments/<str:key>/",
-        views.experiment,
+        "experiment",
         "experiment",
         csv="results.csv",
         json="results.json",
     ),
     # One CSV per table of the ladder report.
-    *_report("stages/", views.stages, "stages", csv="<slug:table>.csv", json="report.json"),
+    *_report("stages/", "stages", "stages", csv="<slug:table>.csv", json="report.json"),
 ]
