@@ -5,8 +5,8 @@ import io
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
-from decimal import Decimal
 
+from campaigns.analysis.figures import interval, money, number, percent
 from campaigns.analysis.results import METRICS, ExperimentResult
 
 #: A spreadsheet runs a cell starting with one of these as a formula (OWASP
@@ -77,30 +77,6 @@ def as_csv(result: ExperimentResult) -> str:
         for currency, value in sorted(arm.revenue.items()):
             rows.append([*head, "revenue", currency, arm.conversions, "", value])
     return csv_text(CSV_COLUMNS, rows)
-
-
-# How figures read, in the text report and on the admin's report pages alike.
-
-
-def percent(value: float | None, *, signed: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:+.1%}" if signed else f"{value:.2%}"
-
-
-def interval(low: float | None, high: float | None, *, signed: bool = False) -> str:
-    if low is None or high is None:
-        return "n/a"
-    return f"[{percent(low, signed=signed)}, {percent(high, signed=signed)}]"
-
-
-def number(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3g}"
-
-
-def money(revenue: dict[str, Decimal]) -> str:
-    amounts = [f"{value:,.2f} {currency}" for currency, value in sorted(revenue.items())]
-    return ", ".join(amounts) or "n/a"
 
 
 def _table(rows: list[list[str]]) -> list[str]:

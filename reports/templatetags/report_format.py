@@ -2,7 +2,7 @@
 
 from django import template
 
-from campaigns.analysis import formats
+from campaigns.analysis import figures
 from customers.models import Stage
 
 register = template.Library()
@@ -10,22 +10,22 @@ register = template.Library()
 
 @register.filter
 def percent(value: float | None) -> str:
-    return formats.percent(value)
+    return figures.percent(value)
 
 
 @register.filter
 def lift(value: float | None) -> str:
-    return formats.percent(value, signed=True)
+    return figures.percent(value, signed=True)
 
 
 @register.filter
 def pvalue(value: float | None) -> str:
-    return formats.number(value)
+    return figures.number(value)
 
 
 @register.filter
 def money(revenue: dict) -> str:
-    return formats.money(revenue)
+    return figures.money(revenue)
 
 
 @register.filter
@@ -41,7 +41,7 @@ def stage_label(value: str) -> str:
 
 @register.simple_tag
 def interval(low: float | None, high: float | None, signed: bool = False) -> str:
-    return formats.interval(low, high, signed=signed)
+    return figures.interval(low, high, signed=signed)
 
 
 @register.filter
