@@ -20,7 +20,7 @@ from itertools import pairwise
 
 from django.db import connection, transaction
 
-from customers.lifecycle.sql import Fragment, param, sql
+from config.fragments import Fragment, param, sql
 from customers.models import Customer, Stage, StageChange
 
 #: How a period is cut into buckets.

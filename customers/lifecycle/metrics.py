@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 
+from config.fragments import Fragment, param, sql
 from customers.lifecycle.mail import email_counts
-from customers.lifecycle.sql import Batch, Fragment, param, sql
+from customers.lifecycle.sql import Batch
 from customers.models import Customer, Event
 
 PURCHASE, REFUND, OPENED, CLICKED = "purchase", "refund", "email_opened", "email_clicked"

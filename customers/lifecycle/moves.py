@@ -12,7 +12,8 @@ from datetime import datetime
 
 from django.db import connection
 
-from customers.lifecycle.sql import param, rows_source, sql
+from config.fragments import param, sql
+from customers.lifecycle.sql import rows_source
 from customers.models import Customer, StageChange
 
 #: One move: (customer id, from stage, to stage, cause).

@@ -13,24 +13,7 @@ from django.db import connection
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-#: A piece of SQL and its parameters, in order.
-Fragment = tuple[str, list]
-
-
-def sql(*parts: str | Fragment) -> Fragment:
-    """Concatenate raw SQL (str) and fragments, keeping parameters in order."""
-    text, params = [], []
-    for part in parts:
-        if isinstance(part, str):
-            text.append(part)
-        else:
-            text.append(part[0])
-            params.extend(part[1])
-    return "".join(text), params
-
-
-def param(value: object) -> Fragment:
-    return "%s", [value]
+from config.fragments import Fragment
 
 
 @dataclass(frozen=True)

@@ -15,29 +15,11 @@ from decimal import Decimal
 from django.db import NotSupportedError
 from django.db.models import BigIntegerField, BooleanField, CharField, Expression, F, Func
 
+from config.fragments import Fragment, param, sql
 from customers.rules.nodes import JsonTest, Scalar
-
-#: A piece of SQL and its parameters.
-Fragment = tuple[str, list]
 
 #: Rule operator -> SQL operator, for the operators that are one.
 SQL_OPS = {"eq": "=", "lt": "<", "lte": "<=", "gt": ">", "gte": ">="}
-
-
-def _sql(*parts: str | Fragment) -> Fragment:
-    """Concatenate raw SQL (str) and fragments, keeping parameters in order."""
-    text, params = [], []
-    for part in parts:
-        if isinstance(part, str):
-            text.append(part)
-        else:
-            text.append(part[0])
-            params.extend(part[1])
-    return "".join(text), params
-
-
-def _param(value: object) -> Fragment:
-    return "%s", [value]
 
 
 def _not_supported(connection) -> NotSupportedError:
@@ -62,36 +44,36 @@ class _SQLiteJson:
     def __init__(self, document: Fragment, path: tuple[str, ...]) -> None:
         self.document = document
         self.path = "$" + "".join(f'."{json.dumps(key)[1:-1]}"' for key in path)
-        self.type = _sql("json_type(", document, ", ", _param(self.path), ")")
-        self.value = _sql("json_extract(", document, ", ", _param(self.path), ")")
+        self.type = sql("json_type(", document, ", ", param(self.path), ")")
+        self.value = sql("json_extract(", document, ", ", param(self.path), ")")
 
     def present(self) -> Fragment:
-        return _sql("COALESCE(", self.type, ", 'null') <> 'null'")
+        return sql("COALESCE(", self.type, ", 'null') <> 'null'")
 
     def compare(self, sql_op: str, scalar: Scalar) -> Fragment:
         return self._scalar(self.type, self.value, sql_op, scalar)
 
     def contains(self, scalar: Scalar) -> Fragment:
         element = self._scalar(("ladder_je.type", []), ("ladder_je.value", []), "=", scalar)
-        member = _sql(
-            "EXISTS (SELECT 1 FROM json_each(", self.document, ", ", _param(self.path), ") "
+        member = sql(
+            "EXISTS (SELECT 1 FROM json_each(", self.document, ", ", param(self.path), ") "
             "AS ladder_je WHERE ", element, ")",
         )  # fmt: skip
         if scalar.kind != "string":
-            return _sql("CASE WHEN ", self.type, " = 'array' THEN ", member, " ELSE 0 END")
-        return _sql(
+            return sql("CASE WHEN ", self.type, " = 'array' THEN ", member, " ELSE 0 END")
+        return sql(
             "CASE WHEN ", self.type, " = 'text' THEN instr(lower(", self.value, "), lower(",
-            _param(scalar.value), ")) > 0 WHEN ", self.type, " = 'array' THEN ", member,
+            param(scalar.value), ")) > 0 WHEN ", self.type, " = 'array' THEN ", member,
             " ELSE 0 END",
         )  # fmt: skip
 
     @classmethod
     def _scalar(cls, type_: Fragment, value: Fragment, sql_op: str, scalar: Scalar) -> Fragment:
         if scalar.kind == "boolean":
-            return _sql("COALESCE(", type_, f" = '{str(scalar.value).lower()}', 0)")
-        return _sql(
+            return sql("COALESCE(", type_, f" = '{str(scalar.value).lower()}', 0)")
+        return sql(
             "CASE WHEN ", type_, f" IN {cls.TYPES[scalar.kind]} THEN ", value, f" {sql_op} ",
-            _param(_sqlite_value(scalar)), " ELSE 0 END",
+            param(_sqlite_value(scalar)), " ELSE 0 END",
         )  # fmt: skip
 
 
@@ -114,11 +96,11 @@ class _PostgresJson:
     """
 
     def __init__(self, document: Fragment, path: tuple[str, ...]) -> None:
-        steps = [_sql(" -> ", _param(key), "::text") for key in path]
-        self.node = _sql("(", document, *steps, ")")
+        steps = [sql(" -> ", param(key), "::text") for key in path]
+        self.node = sql("(", document, *steps, ")")
 
     def present(self) -> Fragment:
-        return _sql("COALESCE(jsonb_typeof(", self.node, "), 'null') <> 'null'")
+        return sql("COALESCE(jsonb_typeof(", self.node, "), 'null') <> 'null'")
 
     def compare(self, sql_op: str, scalar: Scalar) -> Fragment:
         return self._scalar(self.node, sql_op, scalar)
@@ -127,40 +109,40 @@ class _PostgresJson:
         node = self.node
         element = self._scalar(("(ladder_je.v)", []), "=", scalar)
         # jsonb_array_elements() raises on a non-array, so it is handed '[]' instead.
-        member = _sql(
+        member = sql(
             "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof(", node,
             ") = 'array' THEN ", node, " ELSE '[]'::jsonb END) AS ladder_je(v) WHERE ",
             element, ")",
         )  # fmt: skip
         if scalar.kind != "string":
-            return _sql(
+            return sql(
                 "CASE WHEN jsonb_typeof(", node, ") = 'array' THEN ", member, " ELSE FALSE END"
             )
-        return _sql(
+        return sql(
             "CASE WHEN jsonb_typeof(", node, ") = 'string' THEN ",
-            _postgres_icontains(_sql("(", node, " #>> '{}')"), scalar.value),
+            _postgres_icontains(sql("(", node, " #>> '{}')"), scalar.value),
             " WHEN jsonb_typeof(", node, ") = 'array' THEN ", member, " ELSE FALSE END",
         )  # fmt: skip
 
     @staticmethod
     def _scalar(node: Fragment, sql_op: str, scalar: Scalar) -> Fragment:
         if scalar.kind == "boolean":
-            return _sql("COALESCE(", node, f" = '{str(scalar.value).lower()}'::jsonb, FALSE)")
+            return sql("COALESCE(", node, f" = '{str(scalar.value).lower()}'::jsonb, FALSE)")
         if scalar.kind == "string":
-            return _sql(
+            return sql(
                 "CASE WHEN jsonb_typeof(", node, ") = 'string' THEN (", node,
-                f" #>> '{{}}') COLLATE \"C\" {sql_op} ", _param(scalar.value), " ELSE FALSE END",
+                f" #>> '{{}}') COLLATE \"C\" {sql_op} ", param(scalar.value), " ELSE FALSE END",
             )  # fmt: skip
-        return _sql(
+        return sql(
             "CASE WHEN jsonb_typeof(", node, ") = 'number' THEN (", node, ")::numeric ",
-            f"{sql_op} CAST(", _param(scalar.value), " AS numeric) ELSE FALSE END",
+            f"{sql_op} CAST(", param(scalar.value), " AS numeric) ELSE FALSE END",
         )  # fmt: skip
 
 
 def _postgres_icontains(text: Fragment, needle: str) -> Fragment:
     """ASCII-case-insensitive substring: lower() under COLLATE "C" folds A-Z only."""
-    return _sql(
-        'strpos(lower(', text, ' COLLATE "C"), lower(CAST(', _param(needle),
+    return sql(
+        'strpos(lower(', text, ' COLLATE "C"), lower(CAST(', param(needle),
         ' AS text) COLLATE "C")) > 0',
     )  # fmt: skip
 
@@ -168,12 +150,12 @@ def _postgres_icontains(text: Fragment, needle: str) -> Fragment:
 def _json_test_sql(node: _SQLiteJson | _PostgresJson, test: JsonTest) -> Fragment:
     op, value = test.op, test.value
     if op == "exists":
-        return node.present() if value else _sql("NOT (", node.present(), ")")
+        return node.present() if value else sql("NOT (", node.present(), ")")
     if op == "ne":
-        return _sql("(", node.present(), " AND NOT (", node.compare("=", value), "))")
+        return sql("(", node.present(), " AND NOT (", node.compare("=", value), "))")
     if op == "in":
         alternatives = [node.compare("=", v) for v in value]
-        return _sql("(", *_joined(" OR ", alternatives), ")")
+        return sql("(", *_joined(" OR ", alternatives), ")")
     if op == "contains":
         return node.contains(value)
     return node.compare(SQL_OPS[op], value)
@@ -233,10 +215,10 @@ class AsciiContains(Expression):
 
     def as_sqlite(self, compiler, connection):
         column = compiler.compile(self.column)
-        return _sql("instr(lower(", column, "), lower(", _param(self.needle), ")) > 0")
+        return sql("instr(lower(", column, "), lower(", param(self.needle), ")) > 0")
 
     def as_postgresql(self, compiler, connection):
-        return _postgres_icontains(_sql("(", compiler.compile(self.column), ")"), self.needle)
+        return _postgres_icontains(sql("(", compiler.compile(self.column), ")"), self.needle)
 
     def as_sql(self, compiler, connection):
         raise _not_supported(connection)
