@@ -23,7 +23,7 @@ def _lazy(name: str):
     def view(request, *args, **kwargs):
         return getattr(import_module("reports.views"), name)(request, *args, **kwargs)
 
-    view.__name__ = view.__qualname__ = name
+    view.__module__, view.__name__, view.__qualname__ = "reports.views", name, name
     return view
 
 

@@ -2,7 +2,8 @@
 
 Statements are written by hand where the ORM cannot say them (an UPDATE from
 an aggregate, per backend), as fragments of text and parameters joined in
-order; and batches of ids or rows travel as one parameter, however many.
+order (``config.fragments``); here, the batch they cover and rows as a FROM
+item, each of which travels as one parameter, however many ids or rows.
 """
 
 import json
