@@ -84,6 +84,11 @@ def _due(now: datetime) -> Q:
     )
 
 
+def deliveries_due_count(*, now: datetime) -> int:
+    """How many deliveries a claim at ``now`` could take (before the send-time checks)."""
+    return Delivery.objects.filter(_due(now)).count()
+
+
 def _caps() -> list[tuple[int, timedelta]]:
     caps = [
         (settings.LADDER_FREQUENCY_CAP_PER_DAY, timedelta(days=1)),

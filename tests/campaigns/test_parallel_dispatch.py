@@ -9,13 +9,16 @@ the ``.eml`` outbox.
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from bench.delivery import embedded_env
+from campaigns.management.commands import send_deliveries
 from campaigns.models import Delivery
 from tests.factories import consented_customer, queued
 
@@ -72,4 +75,21 @@ def test_the_process_count_must_be_at_least_one_and_nothing_is_sent(messages):
     (row,) = queued([consented_customer()])
     with pytest.raises(CommandError, match="--processes must be at least 1, not 0"):
         call_command("send_deliveries", "--until-idle", "--processes", "0", stdout=StringIO())
+    assert Delivery.objects.get(pk=row.pk).status == Delivery.Status.QUEUED
+
+
+def test_nothing_due_starts_no_sending_process(messages, monkeypatch):
+    # A row another sender leased is not due: the command, polling, would
+    # otherwise start processes every few seconds to find nothing.
+    (row,) = queued([consented_customer()])
+    Delivery.objects.filter(pk=row.pk).update(lease_until=timezone.now() + timedelta(minutes=5))
+
+    def started(*args, **kwargs):
+        raise AssertionError("sending processes were started with nothing due")
+
+    monkeypatch.setattr(send_deliveries, "dispatch_parallel", started)
+    out = StringIO()
+    call_command("send_deliveries", "--until-idle", "--processes", "2", stdout=out)
+
+    assert out.getvalue() == ""
     assert Delivery.objects.get(pk=row.pk).status == Delivery.Status.QUEUED

@@ -12,24 +12,15 @@ import gc
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Q
 from tqdm import tqdm
 
 from campaigns.dispatch import DispatchReport, deliveries_recover, dispatch_batch
+from campaigns.dispatch.claim import deliveries_due_count
 from campaigns.dispatch.parallel import dispatch_parallel
-from campaigns.models import Delivery
 from config import clock
 
 #: Seconds between polls of an empty outbox.
 POLL_SECONDS = 5
-
-
-def due_count() -> int:
-    now = clock.now()
-    return Delivery.objects.filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
-        status=Delivery.Status.QUEUED,
-    ).count()
 
 
 class Command(BaseCommand):
@@ -68,13 +59,16 @@ class Command(BaseCommand):
 
     def _drain(self, *, progress: bool, processes: int) -> DispatchReport:
         report = DispatchReport()
-        total = due_count()
+        total = deliveries_due_count(now=clock.now())
         with tqdm(total=total, unit="email", desc="Sending", disable=not progress) as bar:
             if processes > 1:
+                if not total:  # no processes started (a second or two each) to find nothing
+                    return report
+
                 # The sending processes report only when they finish; the bar
-                # follows what is left in the outbox meanwhile.
+                # follows what is left to claim meanwhile.
                 def advance() -> None:
-                    bar.update(max(0, total - due_count() - bar.n))
+                    bar.update(max(0, total - deliveries_due_count(now=clock.now()) - bar.n))
 
                 return dispatch_parallel(processes, progress=advance if progress else None)
             while True:
