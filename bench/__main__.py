@@ -6,8 +6,9 @@ does not hide the others; each ends its output with its result as one JSON
 line. The run then writes ``bench/results/<UTC time>.json`` with every
 figure, its peer and ratio, the targets of issues #2-#5 and their verdicts,
 every correctness check, the peak memory of each worker process, and the
-machine and commit; and, for scenarios that ran at full size and passed,
-updates ``bench/latest.json`` and the generated table of docs/performance.md.
+machine, its speed at the start and end (bench/speed.py) and the commit;
+and, for scenarios that ran at full size and passed, updates
+``bench/latest.json`` and the generated table of docs/performance.md.
 
 A failed check, or a scenario that did not finish, makes the run exit 1. A
 missed target does not (it is a figure, reported with its gap); the table says
@@ -35,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import report, speed
 from bench.cli import server_url_argument
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -374,6 +375,12 @@ def main(argv: list[str]) -> int:
     except ServerDown as exc:
         print(f"python -m bench: {exc}", file=sys.stderr)
         return 2
+    info["speed_at_start_us"] = speed.machine_speed()
+    print(
+        f"Machine speed: plain Jinja2 renders the sample body in"
+        f" {info['speed_at_start_us']:.0f} µs of CPU (bench/speed.py)",
+        flush=True,
+    )
     results: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
     for number, scenario in enumerate(args.scenarios, 1):
@@ -385,6 +392,7 @@ def main(argv: list[str]) -> int:
         results[scenario] = scenario_run(argv_child, timeout=args.scenario_timeout)
         seconds[scenario] = round(time.monotonic() - began, 1)
         print(f"=== {scenario}: {seconds[scenario]:.0f} s", flush=True)
+    info["speed_at_end_us"] = speed.machine_speed()
 
     built = report.report_build(
         results=results,
@@ -404,6 +412,7 @@ def main(argv: list[str]) -> int:
     path.write_text(json.dumps(built, indent=2) + "\n")
 
     print("\n=== Summary\n" + "\n".join(report.summary_lines(built)))
+    print(f"Machine speed: {speed_range(info)}")
     print(f"\nWritten: {path.relative_to(ROOT)}")
     if not args.no_docs:
         docs_update(built, info)
@@ -411,10 +420,18 @@ def main(argv: list[str]) -> int:
     return 0 if built["passed"] else 1
 
 
+def speed_range(info: dict[str, Any]) -> str:
+    """The calibration at the start and end of the run, for its label and summary."""
+    start, end = info["speed_at_start_us"], info["speed_at_end_us"]
+    return f"sample render {start:.0f} → {end:.0f} µs"
+
+
 def docs_update(built: dict[str, Any], info: dict[str, Any]) -> None:
     """Merge this run's full-size scenarios into bench/latest.json and the docs table."""
     latest = json.loads(LATEST.read_text()) if LATEST.exists() else {}
-    label = f"{built['started_at'][:10]}, {info['describe']}, {info['cpus']} CPUs"
+    label = (
+        f"{built['started_at'][:10]}, {info['describe']}, {info['cpus']} CPUs, {speed_range(info)}"
+    )
     merged, replaced = report.latest_merge(latest, built, run_label=label)
     if not replaced:
         print("docs/performance.md unchanged: no scenario ran at full size and passed.")
