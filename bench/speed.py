@@ -9,9 +9,11 @@ and after its last: plain Jinja2 rendering the newsletter sample's body
 (tests/campaigns/samples.py) with a fixed context, on one core, in CPU time.
 It needs no database and no Django, so nothing a commit changes moves it.
 
-Two runs whose calibrations differ compare by their ratios to peers of the
-same run, or by CPU per unit divided by the calibration; and a run whose
-start and end calibrations differ much was measured while the machine moved.
+It says how fast the CPU ran Python at two instants, and is no factor to
+convert a figure by: it moves within minutes, and scenarios that spend their
+time in PostgreSQL move with the disk and memory too (docs/performance.md,
+"Running it"). A run whose start and end calibrations differ much was
+measured while the machine moved.
 """
 
 import time
