@@ -21,6 +21,7 @@ by how much.
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -376,6 +377,7 @@ def main(argv: list[str]) -> int:
         print(f"python -m bench: {exc}", file=sys.stderr)
         return 2
     info["speed_at_start_us"] = speed.machine_speed()
+    info["jinja2"] = importlib.metadata.version("jinja2")
     print(
         f"Machine speed: plain Jinja2 renders the sample body in"
         f" {info['speed_at_start_us']:.0f} µs of CPU (bench/speed.py)",
@@ -412,7 +414,7 @@ def main(argv: list[str]) -> int:
     path.write_text(json.dumps(built, indent=2) + "\n")
 
     print("\n=== Summary\n" + "\n".join(report.summary_lines(built)))
-    print(f"Machine speed: {speed_range(info)}")
+    print(f"Machine speed: {speed.speed_range(info)}")
     print(f"\nWritten: {path.relative_to(ROOT)}")
     if not args.no_docs:
         docs_update(built, info)
@@ -420,18 +422,11 @@ def main(argv: list[str]) -> int:
     return 0 if built["passed"] else 1
 
 
-def speed_range(info: dict[str, Any]) -> str:
-    """The calibration at the start and end of the run, for its label and summary."""
-    start, end = info["speed_at_start_us"], info["speed_at_end_us"]
-    return f"sample render {start:.0f} → {end:.0f} µs"
-
-
 def docs_update(built: dict[str, Any], info: dict[str, Any]) -> None:
     """Merge this run's full-size scenarios into bench/latest.json and the docs table."""
     latest = json.loads(LATEST.read_text()) if LATEST.exists() else {}
-    label = (
-        f"{built['started_at'][:10]}, {info['describe']}, {info['cpus']} CPUs, {speed_range(info)}"
-    )
+    run = f"{built['started_at'][:10]}, {info['describe']}, {info['cpus']} CPUs"
+    label = f"{run}, {speed.speed_range(info)}"
     merged, replaced = report.latest_merge(latest, built, run_label=label)
     if not replaced:
         print("docs/performance.md unchanged: no scenario ran at full size and passed.")

@@ -3,7 +3,6 @@
 import jinja2
 
 from bench import speed
-from bench.__main__ import speed_range
 from tests.campaigns.samples import NEWSLETTER_HTML
 
 
@@ -21,11 +20,15 @@ def test_the_calibration_context_fills_every_name_the_sample_body_reads():
 
 
 def test_the_calibration_is_cpu_microseconds_per_render():
-    us = speed.machine_speed(rounds=2, round_seconds=0.02)
+    us = speed.machine_speed(rounds=2, round_seconds=0.02, warm_up_seconds=0.02)
     # A 5 KB body: tens to hundreds of µs on any machine this runs on.
     assert 1 < us < 10_000
 
 
+def test_a_zero_length_round_still_times_renders():
+    assert speed.machine_speed(rounds=1, round_seconds=0, warm_up_seconds=0) > 0
+
+
 def test_a_run_is_labelled_with_its_calibration_at_start_and_end():
-    label = speed_range({"speed_at_start_us": 91.4, "speed_at_end_us": 118.6})
+    label = speed.speed_range({"speed_at_start_us": 91.4, "speed_at_end_us": 118.6})
     assert label == "sample render 91 → 119 µs"
