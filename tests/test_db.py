@@ -1,10 +1,13 @@
-"""config.db: set-based writes behave like bulk_update / bulk_create(ignore_conflicts)."""
+"""config.db: set-based writes behave like bulk_update / bulk_create(ignore_conflicts),
+and ``field__any`` finds what ``field__in`` finds."""
 
 from datetime import UTC, datetime
 
+from django.db import connection
+
 from config.db import bulk_insert, bulk_set
 from customers.models import Customer, Event
-from tests.factories import CustomerFactory
+from tests.factories import CustomerFactory, EventFactory
 
 WHEN = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -102,3 +105,61 @@ def test_bulk_set_rows_sets_constants_on_every_row_with_the_values_of_each(db):
         ("Anna", WHEN, "fr", {"vip": True}),
         ("Bobby", WHEN, "fr", {"vip": True}),
     ]
+
+
+# --- field__any ------------------------------------------------------------------
+
+
+def test_any_finds_what_in_finds(db):
+    customers = [CustomerFactory() for _ in range(3)]
+    wanted = [customers[0].pk, customers[2].pk, customers[2].pk, None, 10**9]
+    assert (
+        set(Customer.objects.filter(pk__any=wanted))
+        == set(Customer.objects.filter(pk__in=wanted))
+        == {customers[0], customers[2]}
+    )
+
+
+def test_any_of_nothing_matches_nothing_without_a_query(db, django_assert_num_queries):
+    CustomerFactory()
+    with django_assert_num_queries(0):
+        assert list(Customer.objects.filter(pk__any=[])) == []
+        assert list(Customer.objects.filter(pk__any=[None])) == []
+
+
+def test_any_works_on_foreign_keys_text_and_in_updates(db):
+    ann, bob = CustomerFactory(), CustomerFactory()
+    EventFactory(customer=ann, name="page_view")
+    EventFactory(customer=bob, name="purchase")
+    assert list(Event.objects.filter(customer_id__any=[bob.pk]).values_list("name", flat=True)) == [
+        "purchase"
+    ]
+    assert Customer.objects.filter(email__any=[ann.email, "nobody@example.com"]).get() == ann
+    assert Customer.objects.filter(pk__any=[ann.pk, bob.pk]).update(first_name="Same") == 2
+
+
+def test_any_is_one_array_parameter_on_postgresql(db):
+    # The point of the lookup: a statement the same length whatever the list's,
+    # so the driver parses it once (see config.db.AnyOf).
+    ids = list(range(1, 501))
+    sql, params = Customer.objects.filter(pk__any=ids).query.sql_with_params()
+    if connection.vendor == "postgresql":
+        assert "= ANY(%s)" in sql
+        assert params == (ids,)
+    else:
+        assert sql.count("%s") == 500
+    shorter, _ = Customer.objects.filter(pk__any=ids[:3]).query.sql_with_params()
+    assert (shorter == sql) is (connection.vendor == "postgresql")
+    for query in (
+        Event.objects.filter(customer_id__any=ids).query,  # a foreign key: RelatedAnyOf
+        Customer.objects.filter(email__any=["a@example.com", "b@example.com"]).query,
+    ):
+        sql, _ = query.sql_with_params()
+        assert ("= ANY(%s)" in sql) is (connection.vendor == "postgresql")
+
+
+def test_any_with_a_subquery_is_in(db):
+    ann = CustomerFactory()
+    EventFactory(customer=ann, name="purchase")
+    buyers = Event.objects.filter(name="purchase").values("customer_id")
+    assert list(Customer.objects.filter(pk__any=buyers)) == [ann]

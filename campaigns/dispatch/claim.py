@@ -125,7 +125,7 @@ def _send_times(customer_ids: list[int], now: datetime) -> dict[int, list[dateti
     longest = max(window for _, window in caps)
     handed = Q(status__in=HANDED, handed_at__gt=now - longest)
     leased = Q(status=Delivery.Status.QUEUED, lease_until__gt=now)
-    rows = Delivery.objects.filter(handed | leased, customer_id__in=customer_ids).values_list(
+    rows = Delivery.objects.filter(handed | leased, customer_id__any=customer_ids).values_list(
         "customer_id", "status", "handed_at"
     )
     for customer_id, status, handed_at in rows:
@@ -161,7 +161,7 @@ class _Recipient:
 
 def _recipients(customer_ids: list[int]) -> dict[int, _Recipient]:
     """The claimed rows' customers, as plain values (no model instance per row)."""
-    rows = Customer.objects.filter(pk__in=customer_ids).values_list(
+    rows = Customer.objects.filter(pk__any=customer_ids).values_list(
         "id", "erased_at", "email_hash", *CUSTOMER_COLUMNS
     )
     return {
@@ -201,14 +201,14 @@ def deliveries_claim(*, now: datetime, limit: int) -> Claim:
     messages = Message.objects.select_related("topic").in_bulk({row[2] for row in rows})
     granted = set(
         Consent.objects.filter(
-            customer_id__in=customer_ids,
+            customer_id__any=customer_ids,
             topic_id__in={message.topic_id for message in messages.values()},
             status=ConsentStatus.GRANTED,
         ).values_list("customer_id", "topic_id")
     )
     suppressed = set(
         Suppression.objects.filter(
-            address_hash__in=[r.email_hash for r in recipients.values() if r.email_hash]
+            address_hash__any=[r.email_hash for r in recipients.values() if r.email_hash]
         ).values_list("address_hash", flat=True)
     )
     sent = _send_times(customer_ids, now)
@@ -250,7 +250,7 @@ def deliveries_hold(claim: Claim, *, handed: Sequence[int], now: datetime) -> No
     """In the claim's transaction: ``handed`` rows become SENDING (they go to the
     provider as soon as it commits), the claim's other rows get its lease."""
     if handed:
-        Delivery.objects.filter(pk__in=handed, status=Delivery.Status.QUEUED).update(
+        Delivery.objects.filter(pk__any=handed, status=Delivery.Status.QUEUED).update(
             status=Delivery.Status.SENDING,
             handed_at=now,
             attempts=F("attempts") + 1,
@@ -259,13 +259,13 @@ def deliveries_hold(claim: Claim, *, handed: Sequence[int], now: datetime) -> No
     handed = set(handed)
     leased = [row.id for row in claim.deliveries if row.id not in handed]
     if leased:
-        Delivery.objects.filter(pk__in=leased).update(lease_until=claim.lease_until)
+        Delivery.objects.filter(pk__any=leased).update(lease_until=claim.lease_until)
 
 
 def deliveries_release(claim: Claim) -> None:
     """Give up a claim's leased rows, still queued, for the next claim to take now."""
     Delivery.objects.filter(
-        pk__in=[row.id for row in claim.deliveries],
+        pk__any=[row.id for row in claim.deliveries],
         status=Delivery.Status.QUEUED,
         lease_until=claim.lease_until,
     ).update(lease_until=None)
