@@ -16,7 +16,6 @@ Each prints one JSON line.
 """
 
 import argparse
-import gc
 import json
 import os
 import resource
@@ -95,11 +94,12 @@ def run(args: argparse.Namespace) -> dict:
 
     from campaigns.dispatch import dispatch_until
     from campaigns.dispatch.parallel import dispatch_parallel
+    from config import collector
 
     assert _database() == workdir / "ladder.sqlite3", _database()
     expected = delivery.expectations()
     print(delivery.STARTED, flush=True)  # bench.delivery meters the CPU from here
-    gc.freeze()  # as send_deliveries does before it sends
+    collector.settle()  # as send_deliveries does before it sends
     started = time.perf_counter()
     report = dispatch_parallel(args.processes) if args.processes > 1 else dispatch_until()
     seconds = time.perf_counter() - started

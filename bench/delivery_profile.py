@@ -176,6 +176,8 @@ def main(argv: list[str]) -> int:
         warm = dispatch_batch()  # compile the templates, register the links
         import gc
 
+        from config import collector
+
         gc_time = [0.0, 0, 0.0]
 
         def _gc(phase, info):
@@ -186,7 +188,7 @@ def main(argv: list[str]) -> int:
                 gc_time[1] += 1
 
         gc.callbacks.append(_gc)
-        gc.freeze()  # as Ladder's Celery workers do once started (config/celery.py)
+        collector.settle()  # as Ladder's Celery workers do once started
         if not args.cprofile:
             instrument()
         profiler = cProfile.Profile() if args.cprofile else None

@@ -9,7 +9,6 @@ renders outside its claim's transaction, so they take turns only for their
 short writes (``send.renders_in_claim``).
 """
 
-import gc
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -17,6 +16,8 @@ from dataclasses import asdict
 
 import django
 from django.db import connections
+
+from config import collector
 
 from .send import DispatchReport, dispatch_until
 
@@ -26,7 +27,7 @@ PROGRESS_SECONDS = 0.5
 
 def _send_until_idle() -> dict[str, int]:
     """In a sending process: batches until none is due, as its report's fields."""
-    gc.freeze()  # start-up objects out of the collector's sight, as workers do
+    collector.settle()  # as workers do
     return asdict(dispatch_until())
 
 

@@ -8,7 +8,6 @@ sends with N processes at once (campaigns/dispatch/parallel.py): where no
 Celery workers run, the way to use more than one core.
 """
 
-import gc
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -17,7 +16,7 @@ from tqdm import tqdm
 from campaigns.dispatch import DispatchReport, deliveries_recover, dispatch_batch
 from campaigns.dispatch.claim import deliveries_due_count
 from campaigns.dispatch.parallel import dispatch_parallel
-from config import clock
+from config import clock, collector
 
 #: Seconds between polls of an empty outbox.
 POLL_SECONDS = 5
@@ -36,9 +35,8 @@ class Command(BaseCommand):
     def handle(self, *args, until_idle: bool, no_progress: bool, processes: int, **options):
         if processes < 1:
             raise CommandError(f"--processes must be at least 1, not {processes}")
-        # A long-running sender, like a worker: keep what start-up loaded out
-        # of the garbage collector's sight (see config/celery.py).
-        gc.freeze()
+        # A long-running sender, like a worker (config.collector).
+        collector.settle()
         while True:
             recovered = deliveries_recover()
             if recovered:
