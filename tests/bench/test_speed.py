@@ -1,6 +1,7 @@
 """The machine-speed calibration every ``python -m bench`` run records at its start and end."""
 
 import jinja2
+import pytest
 
 from bench import speed
 from tests.campaigns.samples import NEWSLETTER_HTML
@@ -32,3 +33,8 @@ def test_a_zero_length_round_still_times_renders():
 def test_a_run_is_labelled_with_its_calibration_at_start_and_end():
     label = speed.speed_range({"speed_at_start_us": 91.4, "speed_at_end_us": 118.6})
     assert label == "sample render 91 → 119 µs"
+
+
+def test_no_rounds_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match="machine_speed needs at least one round"):
+        speed.machine_speed(rounds=0, warm_up_seconds=0)
