@@ -19,7 +19,8 @@ from django.db import connections
 
 from config import collector
 
-from .send import DispatchReport, dispatch_until
+from .pipeline import dispatch_until
+from .send import DispatchReport
 
 #: Seconds between two calls of ``progress`` while the processes send.
 PROGRESS_SECONDS = 0.5

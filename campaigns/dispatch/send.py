@@ -17,13 +17,13 @@ runs out.
 
 import logging
 import random
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import get_connection
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection as db_connection
 from django.db import transaction
 
@@ -349,19 +349,40 @@ def _rendered(claim: Claim, report: DispatchReport) -> list[Outgoing]:
     return outgoing
 
 
-def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
-    """Claim, render, send and record one batch; returns what happened.
+@dataclass
+class Batch:
+    """One claim, rendered: what :func:`batch_send` needs to send it.
+
+    ``first`` is the chunk the claim already marked SENDING (see
+    :func:`renders_in_claim`); ``rest`` is handed over a chunk at a time.
+    ``claim`` is None when nothing was claimed.
+    """
+
+    report: DispatchReport
+    claim: Claim | None = None
+    backend: BaseEmailBackend | None = None
+    first: list[Outgoing] = field(default_factory=list)
+    rest: list[Outgoing] = field(default_factory=list)
+
+
+def batch_size(backend) -> int | None:
+    """How many emails the backend takes per call, if it takes many (backends.md)."""
+    return getattr(backend, "batch_size", None)
+
+
+def batch_prepare(*, now: datetime | None = None, limit: int | None = None) -> Batch:
+    """Claim a batch and render it; deliveries that cannot be emails are recorded failed.
 
     Claiming, rendering and marking the first chunk SENDING are one
     transaction where :func:`renders_in_claim` says so (see claim.py), so each
     row is written once before the send and once after; later chunks of the
-    batch (on SQLite, every chunk) are handed over one at a time.
+    batch (on SQLite, every chunk) are handed over one at a time by
+    :func:`batch_send`.
     """
     now = now or clock.now()
     report = DispatchReport()
     backend = get_connection()
-    batch_size = getattr(backend, "batch_size", None)
-    size = batch_size or settings.LADDER_DISPATCH_CHUNK
+    size = batch_size(backend) or settings.LADDER_DISPATCH_CHUNK
     in_claim = renders_in_claim()
     first: list[Outgoing] = []
     with transaction.atomic():
@@ -369,7 +390,7 @@ def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> 
         report.claimed = len(claim.deliveries)
         report.skipped, report.deferred = claim.skipped, claim.deferred
         if not claim.deliveries:
-            return report
+            return Batch(report)
         if in_claim:
             outgoing = _rendered(claim, report)
             first, rest = outgoing[:size], outgoing[size:]
@@ -381,22 +402,34 @@ def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> 
         except BaseException:  # as the rolled-back claim would: the rows are free again
             deliveries_release(claim)
             raise
+    return Batch(report, claim, backend, first, rest)
 
+
+def batch_send(batch: Batch) -> DispatchReport:
+    """Send a prepared batch over one backend connection and record each outcome.
+
+    Runs in any thread (``pipeline.py`` sends in a thread of its own): it
+    touches the database only to hand chunks over and record them.
+    """
+    report, claim, backend = batch.report, batch.claim, batch.backend
+    if claim is None or not (batch.first or batch.rest):
+        return report
     try:
         backend.open()
         environment_settled(backend)
     except Exception as exc:  # wrong host, refused, bad credentials: fix and it goes out
         logger.exception("could not connect to the email provider")
-        pause = Outcome(Kind.RETRY, f"could not connect to the provider: {exc}")
-        _record(_unattempted(first + rest, pause), claim, report)
+        batch_requeue(batch, f"could not connect to the provider: {exc}")
         return report
-    batched = batch_size is not None
+    per_call = batch_size(backend)
+    size, batched = per_call or settings.LADDER_DISPATCH_CHUNK, per_call is not None
     try:
+        first = batch.first
         pause = (
             _deliver(backend, first, batched=batched, claim=claim, report=report) if first else None
         )
-        for start in range(0, len(rest), size):
-            chunk = rest[start : start + size]
+        for start in range(0, len(batch.rest), size):
+            chunk = batch.rest[start : start + size]
             if pause is None:
                 pause = _send_leased(backend, chunk, batched=batched, claim=claim, report=report)
             else:
@@ -404,6 +437,20 @@ def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> 
     finally:
         backend.close()
     return report
+
+
+def batch_requeue(batch: Batch, reason: str) -> None:
+    """A prepared batch none of which went out: its rows back to the queue, to
+    be tried again after a pause (``reason`` says why) with their attempts as
+    they were."""
+    if batch.claim is not None:
+        pause = Outcome(Kind.RETRY, reason)
+        _record(_unattempted(batch.first + batch.rest, pause), batch.claim, batch.report)
+
+
+def dispatch_batch(*, now: datetime | None = None, limit: int | None = None) -> DispatchReport:
+    """Claim, render, send and record one batch; returns what happened."""
+    return batch_send(batch_prepare(now=now, limit=limit))
 
 
 def deliveries_recover(*, now: datetime | None = None) -> int:
@@ -421,16 +468,3 @@ def deliveries_recover(*, now: datetime | None = None) -> int:
         updated_at=now,
         error="the worker sending it stopped mid-send: the provider may or may not have it",
     )
-
-
-def dispatch_until(*, deadline: float | None = None) -> DispatchReport:
-    """Recover stuck rows, then send batches until none is due or the
-    ``time.monotonic()`` deadline passes."""
-    deliveries_recover()
-    report = DispatchReport()
-    while deadline is None or time.monotonic() < deadline:
-        batch = dispatch_batch()
-        report.add(batch)
-        if batch.idle:
-            break
-    return report
