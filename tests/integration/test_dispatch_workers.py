@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from bench.sinks.postmark import PostmarkSink
 from campaigns.dispatch import deliveries_recover, dispatch_batch
 from campaigns.models import Delivery
 from campaigns.tasks import deliveries_dispatch
@@ -67,6 +68,38 @@ def test_two_workers_send_each_delivery_exactly_once(start_worker, messages):
     assert len(recipients) == len(customers)
     assert sorted(recipients) == sorted(c.email for c in customers)
     assert len(sink.sessions) >= 2  # both workers sent
+
+
+def test_two_workers_rendering_ahead_through_the_batch_backend_send_each_delivery_once(
+    start_worker, messages
+):
+    """Each worker sends a batch from its sending thread while it renders the
+    next (campaigns/dispatch/pipeline.py); together they still send every
+    delivery once, over real HTTP to the fake Postmark API."""
+    customers = _customers([f"c{n}@example.com" for n in range(300)])
+    queued(customers)
+    with PostmarkSink() as sink:
+        env = {
+            "EMAIL_BACKEND": "campaigns.backends.postmark_batch.EmailBackend",
+            "ANYMAIL_POSTMARK_SERVER_TOKEN": sink.token,
+            "ANYMAIL_POSTMARK_API_URL": sink.url,
+            "LADDER_DISPATCH_BATCH": "20",
+            "LADDER_FREQUENCY_CAP_PER_DAY": "0",
+            "LADDER_FREQUENCY_CAP_PER_WEEK": "0",
+        }
+        start_worker("w1", **env)
+        start_worker("w2", **env)
+        for _ in range(4):
+            deliveries_dispatch.delay()
+        wait_for(
+            lambda: Delivery.objects.filter(status="sent").count() == len(customers),
+            timeout=120,
+            what="every delivery to be sent",
+        )
+        received = [message["To"] for message in sink.messages()]
+        calls = len(sink.snapshot()["calls"])
+    assert sorted(received) == sorted(c.email for c in customers)
+    assert calls >= len(customers) // 20  # batch after batch: rendering ahead had its turns
 
 
 def test_a_worker_killed_mid_send_leaves_that_email_unknown_and_never_resends_it(
