@@ -58,6 +58,7 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench --quick --no-docs $(BENCH_ARGS)
 	$(BIN)/python -m bench.delivery_profile --deliveries 1000 >/dev/null
+	$(BIN)/python -m bench.delivery_profile --deliveries 1500 --sql 5 >/dev/null
 	$(BIN)/python -m bench.delivery_profile --backend eml --database sqlite --deliveries 1000 >/dev/null
 	$(BIN)/python -m bench.request_profile --deliveries 100 >/dev/null
 

@@ -11,6 +11,7 @@ sink's and PostgreSQL's CPU per message come from /proc.
     python -m bench.delivery_profile --backend per-message
     python -m bench.delivery_profile --backend eml --database sqlite   # the embedded default
     python -m bench.delivery_profile --backend batch --cprofile 30     # cProfile's top 30 instead
+    python -m bench.delivery_profile --backend batch --sql 12          # the 12 costliest statements
 
 One warm-up batch (template compiling, link registration) runs before the
 clock; then the start-up objects are frozen out of the garbage collector's
@@ -108,6 +109,23 @@ def instrument() -> None:
     patch(EmailMessage, "message", "  MIME message build")
 
 
+#: statement (whitespace folded, first SQL_KEY characters) -> [wall seconds, calls]
+STATEMENTS: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+SQL_KEY = 100
+
+
+def timed_statement(execute, sql, params, many, context):
+    """A Django execute wrapper: the wall time of each statement, PostgreSQL's
+    work and the driver's together (on loopback, little else)."""
+    started = time.perf_counter()
+    try:
+        return execute(sql, params, many, context)
+    finally:
+        entry = STATEMENTS[" ".join(sql.split())[:SQL_KEY]]
+        entry[0] += time.perf_counter() - started
+        entry[1] += 1
+
+
 def setup(args: argparse.Namespace, sink_url: str, workdir: Path) -> None:
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.settings",
@@ -156,6 +174,9 @@ def main(argv: list[str]) -> int:
         default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"),
     )
     parser.add_argument("--cprofile", type=int, default=0, help="print cProfile's top N instead")
+    parser.add_argument(
+        "--sql", type=int, default=0, help="print the N statements that took longest instead"
+    )
     args = parser.parse_args(argv)
 
     from bench.delivery import CpuMeter
@@ -189,7 +210,11 @@ def main(argv: list[str]) -> int:
 
         gc.callbacks.append(_gc)
         collector.settle()  # as Ladder's Celery workers do once started
-        if not args.cprofile:
+        if args.sql:
+            from django.db import connection
+
+            connection.execute_wrappers.append(timed_statement)
+        elif not args.cprofile:
             instrument()
         profiler = cProfile.Profile() if args.cprofile else None
         database = settings.DATABASES["default"]["NAME"]
@@ -225,6 +250,14 @@ def main(argv: list[str]) -> int:
             "  other processes per message (CPU µs): "
             + ", ".join(f"{k} {v * per:,.0f}" for k, v in used.items() if k != "bench")
         )
+    if args.sql:
+        print(f"\n{'wall µs':>7} {'calls':>6}  statement (first {SQL_KEY} characters)")
+        ranked = sorted(STATEMENTS.items(), key=lambda item: -item[1][0])
+        for statement, (seconds, calls) in ranked[: args.sql]:
+            print(f"{seconds * per:7.1f} {calls:6,}  {statement}")
+        total = sum(seconds for seconds, _ in STATEMENTS.values())
+        print(f"{total * per:7.1f} {'':6}  all statements, per message")
+        return 0
     if profiler:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(args.cprofile)
