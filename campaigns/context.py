@@ -69,22 +69,21 @@ def customer_dict(customer: Customer) -> dict[str, Any]:
 #: builds the JSON (as text: psycopg would decode json with the slower stdlib),
 #: so the worker decodes one string per customer instead of
 #: converting five columns of every event (``value`` as text keeps the decimal
-#: exact). ``%(table)s`` is the events table; the parameters are the customer
-#: ids and the limit.
+#: exact). Each event is an array, not an object: building the JSON was most of
+#: the query, and the six key names a third of that. ``%(table)s`` is the
+#: events table; the parameters are the customer ids and the limit.
 _RECENT_SQL = {
     "postgresql": """
-        SELECT customer_id, json_agg(json_build_object(
-            'rank', rank, 'name', name, 'properties', properties, 'value', value::text,
-            'currency', currency, 'occurred_at', occurred_at))::text
+        SELECT customer_id, json_agg(json_build_array(
+            rank, name, properties, value::text, currency, occurred_at))::text
         FROM (SELECT customer_id, name, properties, value, currency, occurred_at,
                      row_number() OVER (PARTITION BY customer_id
                                         ORDER BY occurred_at DESC, id DESC) AS rank
               FROM %(table)s WHERE customer_id = ANY(%%s)) AS ranked
         WHERE rank <= %%s GROUP BY customer_id""",
     "sqlite": """
-        SELECT customer_id, json_group_array(json_object(
-            'rank', rank, 'name', name, 'properties', json(properties),
-            'value', CAST(value AS TEXT), 'currency', currency, 'occurred_at', occurred_at))
+        SELECT customer_id, json_group_array(json_array(
+            rank, name, json(properties), CAST(value AS TEXT), currency, occurred_at))
         FROM (SELECT customer_id, name, properties, value, currency, occurred_at,
                      row_number() OVER (PARTITION BY customer_id
                                         ORDER BY occurred_at DESC, id DESC) AS rank
@@ -95,14 +94,16 @@ _RECENT_SQL = {
 _CENTS = Decimal(1).scaleb(-Event._meta.get_field("value").decimal_places)
 
 
-def _event(item: dict[str, Any]) -> dict[str, Any]:
-    """One event as templates see it: the decimal and the aware time restored."""
-    value, occurred_at = item["value"], datetime.fromisoformat(item["occurred_at"])
+def _event(item: list) -> dict[str, Any]:
+    """One event as templates see it, from its ``[rank, name, properties, value,
+    currency, occurred_at]``: the decimal and the aware time restored."""
+    _, name, properties, value, currency, occurred_at = item
+    occurred_at = datetime.fromisoformat(occurred_at)
     return {
-        "name": item["name"],
-        "properties": item["properties"],
+        "name": name,
+        "properties": properties,
         "value": None if value is None else Decimal(value).quantize(_CENTS),
-        "currency": item["currency"],
+        "currency": currency,
         # SQLite keeps naive UTC; PostgreSQL writes the offset.
         "occurred_at": occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC),
     }
@@ -123,7 +124,7 @@ def recent_events(customer_ids: Sequence[int], *, limit: int = RECENT_EVENTS) ->
         rows = cursor.fetchall()
     events: dict[int, list] = {}
     for customer_id, items in rows:
-        ranked = sorted(orjson.loads(items), key=itemgetter("rank"))
+        ranked = sorted(orjson.loads(items), key=itemgetter(0))
         events[customer_id] = [_event(item) for item in ranked]
     return events
 
