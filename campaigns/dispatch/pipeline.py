@@ -24,8 +24,19 @@ At most one batch is in flight, so a worker holds at most two: the one being
 sent and the next, whose first chunk its claim marked SENDING (send.py). A
 worker killed in between leaves both SENDING, later UNKNOWN; never sent twice.
 When sending a batch fails, the one prepared meanwhile goes back to the queue.
+The batch waiting its turn takes the rate limiter's tokens when it goes out,
+not when it is claimed, and is marked SENDING again if it waited long enough
+for ``deliveries_recover`` to think its worker gone (``send._still_handed``).
+Its send-time checks (consent, suppression, frequency cap) ran while the batch
+before it was out, as they do when two workers send at once: a hard bounce in
+one batch does not stop a delivery to the same address already claimed in the
+next.
+
+Each sending worker then holds two database connections, its own and the
+sending thread's, closed when ``dispatch_until`` returns.
 """
 
+import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -42,6 +53,8 @@ from .send import (
     deliveries_recover,
     renders_in_claim,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def overlaps() -> bool:
@@ -77,7 +90,7 @@ def _send_batches(
     in_flight: Future | None = None
     try:
         while deadline is None or time.monotonic() < deadline:
-            batch = batch_prepare()
+            batch = batch_prepare(ahead=in_flight is not None)
             if in_flight is not None:
                 sent, in_flight = in_flight, None
                 _collect(sent, report, following=batch)
@@ -100,5 +113,8 @@ def _collect(sent: Future, report: DispatchReport, *, following: Batch) -> None:
     try:
         report.add(sent.result())
     except BaseException as exc:
-        batch_requeue(following, f"not attempted: sending the batch before it failed ({exc!r})")
+        try:
+            batch_requeue(following, f"not attempted: sending the batch before it failed ({exc!r})")
+        except Exception:  # the database is gone too: the failure to raise is the first one
+            logger.exception("could not queue again a batch that was never sent")
         raise

@@ -169,26 +169,53 @@ def _render(claim: Claim, links: BatchLinks) -> tuple[list[Outgoing], list]:
     return outgoing, failures
 
 
-def _hand_over(ids: list[int], lease_until: datetime, now: datetime) -> set[int]:
-    """Mark rows SENDING if they are still ours; returns those (see claim.py)."""
+def _moved(ids: list[int], changes: str, values: list, condition: str, expected: list) -> set[int]:
+    """``UPDATE … SET changes WHERE id IN ids AND condition``; returns the ids it
+    changed: a compare-and-set per row, in one statement."""
     table = Delivery._meta.db_table
     placeholders = ", ".join(["%s"] * len(ids))
-    ops = db_connection.ops
     with transaction.atomic(), db_connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET status = %s, handed_at = %s, attempts = attempts + 1, "
-            f"updated_at = %s WHERE id IN ({placeholders}) AND status = %s AND lease_until = %s "
+            f"UPDATE {table} SET {changes} WHERE id IN ({placeholders}) AND {condition} "
             f"RETURNING id",
-            [
-                Delivery.Status.SENDING,
-                ops.adapt_datetimefield_value(now),
-                ops.adapt_datetimefield_value(now),
-                *ids,
-                Delivery.Status.QUEUED,
-                ops.adapt_datetimefield_value(lease_until),
-            ],
+            [*values, *ids, *expected],
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def _hand_over(ids: list[int], lease_until: datetime, now: datetime) -> set[int]:
+    """Mark rows SENDING if they are still ours; returns those (see claim.py)."""
+    at = db_connection.ops.adapt_datetimefield_value
+    return _moved(
+        ids,
+        "status = %s, handed_at = %s, attempts = attempts + 1, updated_at = %s",
+        [Delivery.Status.SENDING, at(now), at(now)],
+        "status = %s AND lease_until = %s",
+        [Delivery.Status.QUEUED, at(lease_until)],
+    )
+
+
+def _still_handed(chunk: list[Outgoing], handed_at: datetime) -> list[Outgoing]:
+    """The chunk a claim marked SENDING at ``handed_at``, as it goes out now.
+
+    Normally that is moments later. A chunk that waited longer (prepared
+    while another batch was in flight, ``pipeline.py``, then held by the rate
+    limiter) is marked again once half of ``LADDER_SENDING_TIMEOUT_SECONDS``
+    has passed, compare-and-set: from then on no ``deliveries_recover`` can
+    call it UNKNOWN while it goes out, and rows one already did are not sent.
+    """
+    now = clock.now()
+    if now - handed_at < timedelta(seconds=settings.LADDER_SENDING_TIMEOUT_SECONDS / 2):
+        return chunk
+    at = db_connection.ops.adapt_datetimefield_value
+    mine = _moved(
+        [item.delivery.id for item in chunk],
+        "handed_at = %s, updated_at = %s",
+        [at(now), at(now)],
+        "status = %s AND handed_at = %s",
+        [Delivery.Status.SENDING, at(handed_at)],
+    )
+    return [item for item in chunk if item.delivery.id in mine]
 
 
 def _result_row(delivery: Claimed, outcome: Outcome, *, attempts: int, now: datetime) -> tuple:
@@ -363,6 +390,10 @@ class Batch:
     backend: BaseEmailBackend | None = None
     first: list[Outgoing] = field(default_factory=list)
     rest: list[Outgoing] = field(default_factory=list)
+    #: When the claim marked ``first`` SENDING.
+    handed_at: datetime | None = None
+    #: Whether the rate limiter let ``first`` go at the claim (else at the send).
+    paced: bool = True
 
 
 def batch_size(backend) -> int | None:
@@ -370,14 +401,18 @@ def batch_size(backend) -> int | None:
     return getattr(backend, "batch_size", None)
 
 
-def batch_prepare(*, now: datetime | None = None, limit: int | None = None) -> Batch:
+def batch_prepare(
+    *, now: datetime | None = None, limit: int | None = None, ahead: bool = False
+) -> Batch:
     """Claim a batch and render it; deliveries that cannot be emails are recorded failed.
 
     Claiming, rendering and marking the first chunk SENDING are one
     transaction where :func:`renders_in_claim` says so (see claim.py), so each
     row is written once before the send and once after; later chunks of the
     batch (on SQLite, every chunk) are handed over one at a time by
-    :func:`batch_send`.
+    :func:`batch_send`. A batch prepared ``ahead``, while another is still
+    being sent, asks the rate limiter when it goes out, not now: it goes out
+    only after that one.
     """
     now = now or clock.now()
     report = DispatchReport()
@@ -394,15 +429,17 @@ def batch_prepare(*, now: datetime | None = None, limit: int | None = None) -> B
         if in_claim:
             outgoing = _rendered(claim, report)
             first, rest = outgoing[:size], outgoing[size:]
-            ratelimit.acquire(settings.EMAIL_BACKEND, len(first))
-        deliveries_hold(claim, handed=[item.delivery.id for item in first], now=clock.now())
+            if not ahead:
+                ratelimit.acquire(settings.EMAIL_BACKEND, len(first))
+        handed_at = clock.now()
+        deliveries_hold(claim, handed=[item.delivery.id for item in first], now=handed_at)
     if not in_claim:
         try:
             rest = _rendered(claim, report)
         except BaseException:  # as the rolled-back claim would: the rows are free again
             deliveries_release(claim)
             raise
-    return Batch(report, claim, backend, first, rest)
+    return Batch(report, claim, backend, first, rest, handed_at=handed_at, paced=not ahead)
 
 
 def batch_send(batch: Batch) -> DispatchReport:
@@ -425,6 +462,10 @@ def batch_send(batch: Batch) -> DispatchReport:
     size, batched = per_call or settings.LADDER_DISPATCH_CHUNK, per_call is not None
     try:
         first = batch.first
+        if first:
+            if not batch.paced:
+                ratelimit.acquire(settings.EMAIL_BACKEND, len(first))
+            first = _still_handed(first, batch.handed_at)
         pause = (
             _deliver(backend, first, batched=batched, claim=claim, report=report) if first else None
         )

@@ -8,6 +8,7 @@ sent again on its own, while the rest of its batch goes out once, later.
 import os
 import signal
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from django.utils import timezone
@@ -70,36 +71,43 @@ def test_two_workers_send_each_delivery_exactly_once(start_worker, messages):
     assert len(sink.sessions) >= 2  # both workers sent
 
 
-def test_two_workers_rendering_ahead_through_the_batch_backend_send_each_delivery_once(
-    start_worker, messages
-):
-    """Each worker sends a batch from its sending thread while it renders the
-    next (campaigns/dispatch/pipeline.py); together they still send every
-    delivery once, over real HTTP to the fake Postmark API."""
-    customers = _customers([f"c{n}@example.com" for n in range(300)])
+def test_a_worker_claims_its_next_batch_while_the_last_is_at_the_provider(start_worker, messages):
+    """Through the batch backend, over real HTTP to the fake Postmark API, a
+    worker sends each batch from its sending thread while it claims and
+    renders the next (campaigns/dispatch/pipeline.py), and every delivery
+    still goes out once. A batch's rows share the moment its claim marked
+    them SENDING; the next batch's is before the last one's outcomes were
+    written, which one batch after the other never is."""
+    customers = _customers([f"c{n}@example.com" for n in range(100)])
     queued(customers)
     with PostmarkSink() as sink:
-        env = {
-            "EMAIL_BACKEND": "campaigns.backends.postmark_batch.EmailBackend",
-            "ANYMAIL_POSTMARK_SERVER_TOKEN": sink.token,
-            "ANYMAIL_POSTMARK_API_URL": sink.url,
-            "LADDER_DISPATCH_BATCH": "20",
-            "LADDER_FREQUENCY_CAP_PER_DAY": "0",
-            "LADDER_FREQUENCY_CAP_PER_WEEK": "0",
-        }
-        start_worker("w1", **env)
-        start_worker("w2", **env)
-        for _ in range(4):
-            deliveries_dispatch.delay()
+        # Each call answers after 0.3 s: a provider further away than loopback.
+        sink.fail(200, times=len(customers) // 20, delay=0.3)
+        start_worker(
+            "w1",
+            EMAIL_BACKEND="campaigns.backends.postmark_batch.EmailBackend",
+            ANYMAIL_POSTMARK_SERVER_TOKEN=sink.token,
+            ANYMAIL_POSTMARK_API_URL=sink.url,
+            LADDER_DISPATCH_BATCH="20",
+            LADDER_FREQUENCY_CAP_PER_DAY="0",
+            LADDER_FREQUENCY_CAP_PER_WEEK="0",
+        )
+        deliveries_dispatch.delay()
         wait_for(
             lambda: Delivery.objects.filter(status="sent").count() == len(customers),
             timeout=120,
             what="every delivery to be sent",
         )
         received = [message["To"] for message in sink.messages()]
-        calls = len(sink.snapshot()["calls"])
     assert sorted(received) == sorted(c.email for c in customers)
-    assert calls >= len(customers) // 20  # batch after batch: rendering ahead had its turns
+
+    batches: dict = {}
+    for handed_at, sent_at in Delivery.objects.values_list("handed_at", "sent_at"):
+        batches[handed_at] = max(sent_at, batches.get(handed_at, sent_at))
+    assert len(batches) == len(customers) // 20
+    claimed = sorted(batches)
+    ahead = [later for earlier, later in pairwise(claimed) if later < batches[earlier]]
+    assert ahead, "every batch was claimed after the one before it was recorded"
 
 
 def test_a_worker_killed_mid_send_leaves_that_email_unknown_and_never_resends_it(
