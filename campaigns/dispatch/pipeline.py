@@ -25,15 +25,17 @@ sent and the next, whose first chunk its claim marked SENDING (send.py). A
 worker killed in between leaves both SENDING, later UNKNOWN; never sent twice.
 When sending a batch fails, the one prepared meanwhile goes back to the queue.
 The batch waiting its turn takes the rate limiter's tokens when it goes out,
-not when it is claimed, and is marked SENDING again if it waited long enough
-for ``deliveries_recover`` to think its worker gone (``send._still_handed``).
+not when it is claimed. If it waited past half the SENDING timeout, its
+``handed_at`` is renewed first, on rows still SENDING; rows
+``deliveries_recover`` already marked UNKNOWN are not sent
+(``send._still_handed``).
 Its send-time checks (consent, suppression, frequency cap) ran while the batch
 before it was out, as they do when two workers send at once: a hard bounce in
 one batch does not stop a delivery to the same address already claimed in the
 next.
 
-Each sending worker then holds two database connections, its own and the
-sending thread's, closed when ``dispatch_until`` returns.
+Each sending worker then holds two database connections: its own, and the
+sending thread's, which is closed when ``dispatch_until`` returns.
 """
 
 import logging
