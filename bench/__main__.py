@@ -32,13 +32,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench import report, speed
-from bench.cli import server_url_argument
+from bench.cli import at_least, positive, server_url_argument
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -90,27 +89,11 @@ MAX_BATCH = 1000
 DELIVERY_PATHS = ("batch", "per-message", "naive", "post-office", "embedded")
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text.replace("_", "").replace(",", ""))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
-        return value
-
-    return parse
-
-
-_positive = _at_least(1)
-
-
 def _size(parser: argparse.ArgumentParser, name: str, help: str) -> None:
     key = name.removeprefix("--").replace("-", "_")
     parser.add_argument(
         name,
-        type=_positive,
+        type=positive,
         metavar="N",
         help=f"{help} ({FULL[key]:,}; {QUICK[key]:,} with --quick)",
     )
@@ -146,21 +129,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
     tuning = parser.add_argument_group("how the scenarios run")
     tuning.add_argument(
-        "--warmup", type=_at_least(0), help="uncounted ingestion batches (8; 4 with --quick)"
+        "--warmup", type=at_least(0), help="uncounted ingestion batches (8; 4 with --quick)"
     )
-    tuning.add_argument("--batch", type=_positive, default=MAX_BATCH, help="events per request")
+    tuning.add_argument("--batch", type=positive, default=MAX_BATCH, help="events per request")
     tuning.add_argument(
-        "--clients", type=_positive, default=4, help="concurrent HTTP clients (ingest, webhooks)"
+        "--clients", type=positive, default=4, help="concurrent HTTP clients (ingest, webhooks)"
     )
     tuning.add_argument(
-        "--workers", type=_positive, default=3, help="gunicorn workers (ingest, webhooks)"
+        "--workers", type=positive, default=3, help="gunicorn workers (ingest, webhooks)"
     )
     tuning.add_argument(
         "--worker-class", choices=("sync", "gthread"), default="sync", help="gunicorn, ingest"
     )
-    tuning.add_argument("--threads", type=_positive, default=2, help="per gthread worker")
+    tuning.add_argument("--threads", type=positive, default=2, help="per gthread worker")
     tuning.add_argument(
-        "--engine-workers", type=_positive, default=2, help="Celery workers advancing (2)"
+        "--engine-workers", type=positive, default=2, help="Celery workers advancing (2)"
     )
     tuning.add_argument(
         "--delivery-paths",
@@ -187,7 +170,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     where.add_argument(
         "--scenario-timeout",
-        type=_positive,
+        type=positive,
         help="seconds a scenario may take before it is stopped (3,600; 600 with --quick)",
     )
     where.add_argument(

@@ -15,6 +15,25 @@ from collections.abc import Callable
 from typing import Any
 
 
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number (``1,000`` and ``1_000`` too) of at least ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.replace("_", "").replace(",", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
+
+
+#: An argparse type: a whole number of at least 1.
+positive = at_least(1)
+
+
 def server_url_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--server-url",

@@ -63,6 +63,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from bench.cli import positive, server_url_argument
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 
@@ -1349,21 +1351,16 @@ def _table(rows: list[list[str]]) -> None:
             print("  ".join("-" * w for w in widths))
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench.delivery", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--quick", action="store_true", help="smoke-run sizes, for CI")
-    parser.add_argument("--customers", type=_positive, help=f"seeded ({FULL['customers']:,})")
+    parser.add_argument("--customers", type=positive, help=f"seeded ({FULL['customers']:,})")
     parser.add_argument(
-        "--deliveries", type=_positive, help=f"queued for the Ladder paths ({FULL['deliveries']:,})"
+        "--deliveries",
+        type=positive,
+        help=f"queued for the Ladder paths ({FULL['deliveries']:,})",
     )
     for name, what in (
         ("naive", "the naive path sends"),
@@ -1371,20 +1368,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         ("embedded", "the embedded default sends"),
     ):
         default = FULL[name.replace("-", "_")]
-        parser.add_argument(f"--{name}", type=_positive, help=f"deliveries {what} ({default:,})")
-    parser.add_argument("--rounds", type=_positive, help=f"interleaved rounds ({FULL['rounds']})")
+        parser.add_argument(f"--{name}", type=positive, help=f"deliveries {what} ({default:,})")
+    parser.add_argument("--rounds", type=positive, help=f"interleaved rounds ({FULL['rounds']})")
     parser.add_argument(
         "--paths", default=",".join(PATHS), help=f"in round order ({','.join(PATHS)})"
     )
-    parser.add_argument("--workers", type=_positive, default=2, help="Celery workers (2)")
+    parser.add_argument("--workers", type=positive, default=2, help="Celery workers (2)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--time-limit", type=float, default=900, help="seconds one run may take (900)"
     )
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"),
-    )
+    server_url_argument(parser)
     parser.add_argument("--database", default="ladder_bench_delivery")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/5")
     parser.add_argument("--token", default="postmark-sink-token")

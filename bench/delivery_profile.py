@@ -30,6 +30,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from bench.cli import at_least, positive, server_url_argument
+
 BACKENDS = {
     "batch": "campaigns.backends.postmark_batch.EmailBackend",
     "per-message": "anymail.backends.postmark.EmailBackend",
@@ -164,20 +166,36 @@ def setup(args: argparse.Namespace, sink_url: str, workdir: Path) -> None:
     delivery.deliveries_requeue(args.deliveries)
 
 
-def main(argv: list[str]) -> int:
+#: The first batch (LADDER_DISPATCH_BATCH, 500) is a warm-up, so fewer times nothing.
+MIN_DELIVERIES = 1000
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.delivery_profile", description=__doc__)
     parser.add_argument("--backend", choices=list(BACKENDS), default="batch")
-    parser.add_argument("--deliveries", type=int, default=5000)
+    parser.add_argument(
+        "--deliveries",
+        type=at_least(MIN_DELIVERIES),
+        default=5000,
+        help=f"queued (5,000; at least {MIN_DELIVERIES:,}: the first batch is a warm-up)",
+    )
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql")
-    parser.add_argument(
-        "--server-url",
-        default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"),
+    server_url_argument(parser)
+    instead = parser.add_mutually_exclusive_group()
+    instead.add_argument(
+        "--cprofile", type=positive, default=0, help="print cProfile's top N instead"
     )
-    parser.add_argument("--cprofile", type=int, default=0, help="print cProfile's top N instead")
-    parser.add_argument(
-        "--sql", type=int, default=0, help="print the N statements that took longest instead"
+    instead.add_argument(
+        "--sql",
+        type=positive,
+        default=0,
+        help="print the N statements that took longest instead",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
 
     from bench.delivery import CpuMeter
     from bench.delivery_sink import spawn

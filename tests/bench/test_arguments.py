@@ -3,6 +3,7 @@ processes each scenario gets."""
 
 import pytest
 
+from bench import delivery_profile
 from bench.__main__ import FULL, QUICK, command, full_size, parse_args
 from bench.report import SCENARIOS
 
@@ -72,3 +73,25 @@ def test_delivery_seeds_enough_customers_for_its_largest_path():
     argv = command(args, "delivery")
     assert argv[argv.index("--customers") + 1] == "400"
     assert argv[argv.index("--deliveries") + 1] == "100"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--sql", "-3"], "argument --sql: must be at least 1, not -3"),
+        (["--cprofile", "ten"], "argument --cprofile: not a whole number: 'ten'"),
+        (["--sql", "5", "--cprofile", "5"], "argument --cprofile: not allowed with argument --sql"),
+        (["--deliveries", "500"], "argument --deliveries: must be at least 1000, not 500"),
+    ],
+)
+def test_the_delivery_profiler_refuses_bad_flags_before_it_seeds_anything(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit:
+        delivery_profile.parse_args(argv)
+    assert exit.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_the_delivery_profiler_times_steps_by_default_and_statements_when_asked():
+    default = delivery_profile.parse_args([])
+    assert (default.deliveries, default.sql, default.cprofile) == (5000, 0, 0)
+    assert delivery_profile.parse_args(["--sql", "12", "--deliveries", "10,000"]).sql == 12
