@@ -200,9 +200,11 @@ def _still_handed(chunk: list[Outgoing], handed_at: datetime) -> list[Outgoing]:
 
     Normally that is moments later. A chunk that waited longer (prepared
     while another batch was in flight, ``pipeline.py``, then held by the rate
-    limiter) is marked again once half of ``LADDER_SENDING_TIMEOUT_SECONDS``
-    has passed, compare-and-set: from then on no ``deliveries_recover`` can
-    call it UNKNOWN while it goes out, and rows one already did are not sent.
+    limiter) gets its ``handed_at`` renewed once half of
+    ``LADDER_SENDING_TIMEOUT_SECONDS`` has passed, compare-and-set on rows
+    still SENDING, so ``deliveries_recover`` gives it a whole timeout again;
+    rows it already marked UNKNOWN (a wait past the whole timeout) are left
+    out, not sent.
     """
     now = clock.now()
     if now - handed_at < timedelta(seconds=settings.LADDER_SENDING_TIMEOUT_SECONDS / 2):
