@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from django.db import connection
 
+from config.db import int_array
 from customers.models import Customer, Event
 
 #: How many of a customer's newest events a template sees as ``recent_events``.
@@ -79,7 +80,7 @@ _RECENT_SQL = {
         FROM (SELECT customer_id, name, properties, value, currency, occurred_at,
                      row_number() OVER (PARTITION BY customer_id
                                         ORDER BY occurred_at DESC, id DESC) AS rank
-              FROM %(table)s WHERE customer_id = ANY(%%s)) AS ranked
+              FROM %(table)s WHERE customer_id = ANY(%%s::bigint[])) AS ranked
         WHERE rank <= %%s GROUP BY customer_id""",
     "sqlite": """
         SELECT customer_id, json_group_array(json_array(
@@ -119,7 +120,7 @@ def recent_events(customer_ids: Sequence[int], *, limit: int = RECENT_EVENTS) ->
     ids = list(customer_ids)
     with connection.cursor() as cursor:
         cursor.execute(
-            sql, [ids if connection.vendor == "postgresql" else orjson.dumps(ids), limit]
+            sql, [int_array(ids) if connection.vendor == "postgresql" else orjson.dumps(ids), limit]
         )
         rows = cursor.fetchall()
     events: dict[int, list] = {}

@@ -41,6 +41,40 @@ _UNCHANGED = {
 }
 
 
+#: Internal types of integer columns: plain ints in them go to PostgreSQL as
+#: one array literal (:func:`int_array`), unprepared.
+_INTEGER_TYPES = frozenset(
+    {
+        "AutoField",
+        "BigAutoField",
+        "SmallAutoField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "PositiveSmallIntegerField",
+    }
+)
+
+
+def _integer_column(field: Field) -> bool:
+    """An integer column, or a foreign key to one."""
+    while field.is_relation and getattr(field, "target_field", None) is not None:
+        field = field.target_field
+    return field.get_internal_type() in _INTEGER_TYPES
+
+
+def int_array(values: Sequence[int]) -> str:
+    """Ints as one PostgreSQL array literal (``{1,2,3}``), to go with a cast.
+
+    psycopg, binding client-side, writes a Python list out in Python, element
+    by element; joined here in C it is a single string to quote, about five
+    times cheaper for the 500 ids of a claim.
+    """
+    return "{" + ",".join(map(str, values)) + "}"
+
+
 def _preparer(field, connection) -> Callable[[Any], Any]:
     """``field.get_db_prep_save`` for one column, skipped for values it would not change."""
     prepare = field.get_db_prep_save
@@ -58,6 +92,15 @@ def _prepared(fields, rows: Sequence[Sequence[Any]], connection) -> list[list[An
     """Each row's values as the database takes them."""
     preparers = [_preparer(field, connection) for field in fields]
     return [[prepare(value) for prepare, value in zip(preparers, row, strict=True)] for row in rows]
+
+
+def _arrays(fields, rows: list[list[Any]]) -> list[Any]:
+    """Each column of ``rows`` as one array parameter (see :func:`int_array`)."""
+    arrays: list[Any] = []
+    for field, values in zip(fields, zip(*rows, strict=True), strict=True):
+        ints = _integer_column(field) and all(type(value) is int for value in values)
+        arrays.append(int_array(values) if ints else list(values))
+    return arrays
 
 
 def bulk_set(objects: Sequence[Model], fields: Sequence[str]) -> int:
@@ -110,7 +153,7 @@ def bulk_set_rows(
             prepared = _prepared(columns, rows[start : start + ROWS_PER_STATEMENT], connection)
             if connection.vendor == "postgresql":
                 arrays = ", ".join(f"%s::{c.db_type(connection)}[]" for c in columns)
-                params = [*fixed_values, *(list(col) for col in zip(*prepared, strict=True))]
+                params = [*fixed_values, *_arrays(columns, prepared)]
                 sql = (
                     f"UPDATE {table} SET {assignments} "
                     f"FROM unnest({arrays}) AS v({', '.join(names)}) WHERE {where}"
@@ -156,7 +199,7 @@ def bulk_insert(model: type[Model], columns: Sequence[str], rows: Sequence[Seque
             if connection.vendor == "postgresql":
                 arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
                 source = f"SELECT * FROM unnest({arrays})"
-                params = [list(column) for column in zip(*prepared, strict=True)]
+                params = _arrays(fields, prepared)
             else:
                 row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
                 source = f"VALUES {', '.join([row_sql] * len(prepared))}"
@@ -174,10 +217,26 @@ class _OneArray:
 
     lookup_name = "any"
 
+    def get_prep_lookup(self):
+        # Plain ints on an integer column are what preparing would make of
+        # them; a claim's five lookups of 500 ids spent more on preparing each
+        # id (twice) than on the rest of their statements.
+        values = self.rhs
+        self.ints = (
+            isinstance(values, list | tuple | set | frozenset)
+            and bool(values)
+            and all(type(value) is int for value in values)
+            and _integer_column(self.lhs.output_field)
+        )
+        return list(values) if self.ints else super().get_prep_lookup()
+
     def as_postgresql(self, compiler, connection):
         if not self.rhs_is_direct_value() or isinstance(self.lhs, ColPairs):
             return self.as_sql(compiler, connection)
         lhs, lhs_params = self.process_lhs(compiler, connection)
+        if self.ints:
+            array = f"%s::{self.lhs.output_field.cast_db_type(connection)}[]"
+            return f"{lhs} = ANY({array})", (*lhs_params, int_array(self.rhs))
         placeholders, params = self.process_rhs(compiler, connection)  # drops None; empty raises
         if placeholders != "(" + ", ".join(["%s"] * len(params)) + ")":
             return self.as_sql(compiler, connection)  # values with SQL of their own

@@ -107,6 +107,28 @@ def test_bulk_set_rows_sets_constants_on_every_row_with_the_values_of_each(db):
     ]
 
 
+def test_bulk_set_rows_writes_int_columns_with_and_without_nulls(db):
+    # Plain ints travel as one array literal (config.db.int_array); a column
+    # holding a None goes as a list, as before.
+    from campaigns.models import Delivery, Message, Variant
+    from config.db import bulk_set_rows
+    from tests.factories import email_marketing
+
+    message = Message.objects.create(key="k", name="k", topic=email_marketing())
+    variant = Variant.objects.create(message=message, key="A", subject="s", html_body="x")
+    other = Variant.objects.create(message=message, key="B", subject="s", html_body="x")
+    first, second = (
+        Delivery.objects.create(customer=CustomerFactory(), message=message, variant=variant)
+        for _ in range(2)
+    )
+    rows = [(first.pk, 3, other.pk, None), (second.pk, 32767, variant.pk, 7)]
+    assert bulk_set_rows(Delivery, ["attempts", "variant", "journey_version"], rows) == 2
+    stored = Delivery.objects.order_by("pk").values_list(
+        "attempts", "variant_id", "journey_version"
+    )
+    assert list(stored) == [(3, other.pk, None), (32767, variant.pk, 7)]
+
+
 # --- field__any ------------------------------------------------------------------
 
 
@@ -140,22 +162,36 @@ def test_any_works_on_foreign_keys_text_and_in_updates(db):
 
 def test_any_is_one_array_parameter_on_postgresql(db):
     # The point of the lookup: a statement the same length whatever the list's,
-    # so the driver parses it once (see config.db.AnyOf).
+    # so the driver parses it once (see config.db.AnyOf). Plain ints go as one
+    # array literal, cast to the column's type; other values as a list.
     ids = list(range(1, 501))
     sql, params = Customer.objects.filter(pk__any=ids).query.sql_with_params()
     if connection.vendor == "postgresql":
-        assert "= ANY(%s)" in sql
-        assert params == (ids,)
+        assert "= ANY(%s::bigint[])" in sql
+        assert params == ("{" + ",".join(map(str, ids)) + "}",)
     else:
         assert sql.count("%s") == 500
     shorter, _ = Customer.objects.filter(pk__any=ids[:3]).query.sql_with_params()
     assert (shorter == sql) is (connection.vendor == "postgresql")
-    for query in (
-        Event.objects.filter(customer_id__any=ids).query,  # a foreign key: RelatedAnyOf
-        Customer.objects.filter(email__any=["a@example.com", "b@example.com"]).query,
+    for query, array in (
+        (Event.objects.filter(customer_id__any=ids).query, "= ANY(%s::bigint[])"),  # RelatedAnyOf
+        (Customer.objects.filter(email__any=["a@example.com", "b@example.com"]).query, "= ANY(%s)"),
     ):
         sql, _ = query.sql_with_params()
-        assert ("= ANY(%s)" in sql) is (connection.vendor == "postgresql")
+        assert (array in sql) is (connection.vendor == "postgresql")
+
+
+def test_any_prepares_what_is_not_a_plain_int(db):
+    # Model instances, bools and digit strings are prepared as __in prepares
+    # them; only plain ints skip it.
+    ann, bob = CustomerFactory(), CustomerFactory()
+    EventFactory(customer=bob, name="purchase")
+    assert list(Customer.objects.filter(pk__any=[str(ann.pk)])) == [ann]
+    assert list(Event.objects.filter(customer__any=[bob]).values_list("name", flat=True)) == [
+        "purchase"
+    ]
+    assert set(Customer.objects.filter(pk__any={ann.pk, bob.pk, ann.pk})) == {ann, bob}
+    assert list(Customer.objects.filter(pk__any=(ann.pk, None))) == [ann]
 
 
 def test_any_with_a_subquery_is_in(db):
