@@ -61,6 +61,7 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m bench.delivery_profile --deliveries 1500 --sql 5 >/dev/null
 	$(BIN)/python -m bench.delivery_profile --backend eml --database sqlite --deliveries 1000 >/dev/null
 	$(BIN)/python -m bench.request_profile --deliveries 100 >/dev/null
+	$(BIN)/python -m bench.delivery_ab --against . --slices 2 --per-slice 500 >/dev/null
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

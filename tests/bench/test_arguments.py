@@ -1,16 +1,20 @@
 """``python -m bench``'s flags: clear errors before anything runs, and the child
 processes each scenario gets."""
 
+from pathlib import Path
+
 import pytest
 
-from bench import delivery_profile
+from bench import delivery_ab, delivery_profile
 from bench.__main__ import FULL, QUICK, command, full_size, parse_args
 from bench.report import SCENARIOS
 
+ROOT = Path(__file__).resolve().parents[2]
 
-def _error(capsys, argv: list[str]) -> str:
+
+def _error(capsys, argv: list[str], parse=parse_args) -> str:
     with pytest.raises(SystemExit) as exit:
-        parse_args(argv)
+        parse(argv)
     assert exit.value.code == 2
     return capsys.readouterr().err
 
@@ -85,13 +89,29 @@ def test_delivery_seeds_enough_customers_for_its_largest_path():
     ],
 )
 def test_the_delivery_profiler_refuses_bad_flags_before_it_seeds_anything(capsys, argv, message):
-    with pytest.raises(SystemExit) as exit:
-        delivery_profile.parse_args(argv)
-    assert exit.value.code == 2
-    assert message in capsys.readouterr().err
+    assert message in _error(capsys, argv, delivery_profile.parse_args)
 
 
 def test_the_delivery_profiler_times_steps_by_default_and_statements_when_asked():
     default = delivery_profile.parse_args([])
     assert (default.deliveries, default.sql, default.cprofile) == (5000, 0, 0)
     assert delivery_profile.parse_args(["--sql", "12", "--deliveries", "10,000"]).sql == 12
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "the following arguments are required: --against"),
+        (["--against", "/nonexistent"], "--against /nonexistent: not a Ladder tree"),
+        (["--against", str(ROOT), "--slices", "1"], "argument --slices: must be at least 2, not 1"),
+        (["--against", str(ROOT), "--per-slice", "100"], "must be at least 500, not 100"),
+        (["--against", str(ROOT), "--backend", "eml"], "argument --backend: invalid choice: 'eml'"),
+    ],
+)
+def test_the_delivery_comparison_refuses_bad_flags_before_it_seeds_anything(capsys, argv, message):
+    assert message in _error(capsys, argv, delivery_ab.parse_args)
+
+
+def test_the_delivery_comparison_compares_twelve_slices_of_the_batch_path_by_default():
+    args = delivery_ab.parse_args(["--against", str(ROOT)])
+    assert (args.backend, args.slices, args.per_slice) == ("batch", 12, 2000)
