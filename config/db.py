@@ -9,10 +9,10 @@ not ten thousand placeholders for the driver to parse); on SQLite (3.33+) as
 ``VALUES``.
 """
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, models
 from django.db.models import Field, ForeignObject, Model
 from django.db.models.expressions import ColPairs
 from django.db.models.fields.related_lookups import RelatedIn
@@ -41,38 +41,57 @@ _UNCHANGED = {
 }
 
 
-#: Internal types of integer columns: plain ints in them go to PostgreSQL as
-#: one array literal (:func:`int_array`), unprepared.
-_INTEGER_TYPES = frozenset(
-    {
-        "AutoField",
-        "BigAutoField",
-        "SmallAutoField",
-        "IntegerField",
-        "BigIntegerField",
-        "SmallIntegerField",
-        "PositiveIntegerField",
-        "PositiveBigIntegerField",
-        "PositiveSmallIntegerField",
-    }
-)
+#: Stock fields whose plain values (ints, strs) need no preparing: such values
+#: go to PostgreSQL as one array literal (:func:`array_literal`). Exact classes,
+#: so a subclass that prepares its values its own way is left to Django.
+_PLAIN_FIELDS = {
+    **dict.fromkeys(
+        (
+            models.AutoField,
+            models.BigAutoField,
+            models.SmallAutoField,
+            models.IntegerField,
+            models.BigIntegerField,
+            models.SmallIntegerField,
+            models.PositiveIntegerField,
+            models.PositiveBigIntegerField,
+            models.PositiveSmallIntegerField,
+        ),
+        int,
+    ),
+    **dict.fromkeys((models.CharField, models.TextField, models.EmailField, models.SlugField), str),
+}
 
 
-def _integer_column(field: Field) -> bool:
-    """An integer column, or a foreign key to one."""
+def int_array(values: Iterable[int]) -> str:
+    """Ints as one PostgreSQL array literal, ``{1,2,3}``, to go with a cast."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _text_array(values: Iterable[str]) -> str:
+    # Every element quoted, with a backslash before " and \ (PostgreSQL's array syntax).
+    quoted = ['"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values]
+    return "{" + ",".join(quoted) + "}"
+
+
+def array_literal(field: Field, values: Sequence[Any]) -> tuple[str, str] | None:
+    """``(cast, literal)`` for ``values`` of ``field`` when all are its plain
+    type (``int`` or ``str``; ``field`` may be a foreign key to such a field),
+    else None.
+
+    psycopg, binding client-side as Django does, writes a Python list out in
+    Python, element by element (about 0.5 µs an int and 1.8 µs a str); one
+    string joined here is quoted in one call, about five times cheaper for
+    the 500 ids and hashes of a claim.
+    """
     while field.is_relation and getattr(field, "target_field", None) is not None:
         field = field.target_field
-    return field.get_internal_type() in _INTEGER_TYPES
-
-
-def int_array(values: Sequence[int]) -> str:
-    """Ints as one PostgreSQL array literal (``{1,2,3}``), to go with a cast.
-
-    psycopg, binding client-side, writes a Python list out in Python, element
-    by element; joined here in C it is a single string to quote, about five
-    times cheaper for the 500 ids of a claim.
-    """
-    return "{" + ",".join(map(str, values)) + "}"
+    kind = _PLAIN_FIELDS.get(type(field))
+    if kind is None or not values or not all(type(value) is kind for value in values):
+        return None
+    if kind is int:
+        return "bigint", int_array(values)
+    return "text", _text_array(values)
 
 
 def _preparer(field, connection) -> Callable[[Any], Any]:
@@ -95,11 +114,11 @@ def _prepared(fields, rows: Sequence[Sequence[Any]], connection) -> list[list[An
 
 
 def _arrays(fields, rows: list[list[Any]]) -> list[Any]:
-    """Each column of ``rows`` as one array parameter (see :func:`int_array`)."""
+    """Each column of ``rows`` as one array parameter (see :func:`array_literal`)."""
     arrays: list[Any] = []
     for field, values in zip(fields, zip(*rows, strict=True), strict=True):
-        ints = _integer_column(field) and all(type(value) is int for value in values)
-        arrays.append(int_array(values) if ints else list(values))
+        literal = array_literal(field, values)
+        arrays.append(list(values) if literal is None else literal[1])
     return arrays
 
 
@@ -218,25 +237,22 @@ class _OneArray:
     lookup_name = "any"
 
     def get_prep_lookup(self):
-        # Plain ints on an integer column are what preparing would make of
-        # them; a claim's five lookups of 500 ids spent more on preparing each
-        # id (twice) than on the rest of their statements.
+        # Plain ints and strs of a stock field are what preparing would make
+        # of them; a claim's lookups of 500 ids spent more on preparing each
+        # one (twice) than on the rest of their statements.
         values = self.rhs
-        self.ints = (
-            isinstance(values, list | tuple | set | frozenset)
-            and bool(values)
-            and all(type(value) is int for value in values)
-            and _integer_column(self.lhs.output_field)
-        )
-        return list(values) if self.ints else super().get_prep_lookup()
+        self.literal = None
+        if isinstance(values, list | tuple | set | frozenset):
+            self.literal = array_literal(self.lhs.output_field, list(values))
+        return list(values) if self.literal else super().get_prep_lookup()
 
     def as_postgresql(self, compiler, connection):
         if not self.rhs_is_direct_value() or isinstance(self.lhs, ColPairs):
             return self.as_sql(compiler, connection)
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        if self.ints:
-            array = f"%s::{self.lhs.output_field.cast_db_type(connection)}[]"
-            return f"{lhs} = ANY({array})", (*lhs_params, int_array(self.rhs))
+        if self.literal is not None:
+            cast, literal = self.literal
+            return f"{lhs} = ANY(%s::{cast}[])", (*lhs_params, literal)
         placeholders, params = self.process_rhs(compiler, connection)  # drops None; empty raises
         if placeholders != "(" + ", ".join(["%s"] * len(params)) + ")":
             return self.as_sql(compiler, connection)  # values with SQL of their own

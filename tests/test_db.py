@@ -175,7 +175,7 @@ def test_any_is_one_array_parameter_on_postgresql(db):
     assert (shorter == sql) is (connection.vendor == "postgresql")
     for query, array in (
         (Event.objects.filter(customer_id__any=ids).query, "= ANY(%s::bigint[])"),  # RelatedAnyOf
-        (Customer.objects.filter(email__any=["a@example.com", "b@example.com"]).query, "= ANY(%s)"),
+        (Customer.objects.filter(email__any=["a@example.com", "b@example.com"]).query, "::text[]"),
     ):
         sql, _ = query.sql_with_params()
         assert (array in sql) is (connection.vendor == "postgresql")
@@ -192,6 +192,38 @@ def test_any_prepares_what_is_not_a_plain_int(db):
     ]
     assert set(Customer.objects.filter(pk__any={ann.pk, bob.pk, ann.pk})) == {ann, bob}
     assert list(Customer.objects.filter(pk__any=(ann.pk, None))) == [ann]
+
+
+AWKWARD = [
+    'say "hi"',
+    "back\\slash\\",
+    "a,b",
+    "{braces}",
+    "",
+    "  spaced  ",
+    "NULL",
+    "ünï 😀",
+    "it's",
+]
+
+
+def test_any_finds_strings_whatever_they_hold(db):
+    # Strings travel as one quoted array literal (config.db.array_literal).
+    customers = [CustomerFactory(first_name=name) for name in AWKWARD]
+    found = Customer.objects.filter(first_name__any=AWKWARD).values_list("first_name", flat=True)
+    assert sorted(found) == sorted(AWKWARD)
+    assert not Customer.objects.filter(first_name__any=["say hi", "back"]).exists()
+    assert Customer.objects.filter(first_name__any=[AWKWARD[0]]).get() == customers[0]
+
+
+def test_bulk_set_rows_writes_strings_whatever_they_hold(db):
+    from config.db import bulk_set_rows
+
+    customers = [CustomerFactory() for _ in AWKWARD]
+    rows = [(customer.pk, name) for customer, name in zip(customers, AWKWARD, strict=True)]
+    assert bulk_set_rows(Customer, ["first_name"], rows) == len(AWKWARD)
+    stored = dict(Customer.objects.values_list("pk", "first_name"))
+    assert stored == dict(rows)
 
 
 def test_any_with_a_subquery_is_in(db):
