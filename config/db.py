@@ -63,6 +63,9 @@ _PLAIN_FIELDS = {
 }
 
 
+_BIGINT_MIN, _BIGINT_MAX = -(2**63), 2**63 - 1
+
+
 def int_array(values: Iterable[int]) -> str:
     """Ints as one PostgreSQL array literal, ``{1,2,3}``, to go with a cast."""
     return "{" + ",".join(map(str, values)) + "}"
@@ -90,6 +93,8 @@ def array_literal(field: Field, values: Sequence[Any]) -> tuple[str, str] | None
     if kind is None or not values or not all(type(value) is kind for value in values):
         return None
     if kind is int:
+        if not (min(values) >= _BIGINT_MIN and max(values) <= _BIGINT_MAX):
+            return None  # as a list, an id past bigint matches nothing rather than failing
         return "bigint", int_array(values)
     return "text", _text_array(values)
 
