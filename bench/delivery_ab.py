@@ -78,7 +78,7 @@ class Side:
         if reply[:1] != ["ready"]:
             process.kill()
             raise RuntimeError(f"{name} ({tree}) did not start; its error is above")
-        return cls(name, process, int(reply[2]))
+        return cls(name, process, int(reply[1]))
 
     def slice(self, emails: int, sink_pid: int) -> dict[str, float]:
         """Send ``emails`` (or a batch more); µs of CPU per email sent, by component."""
@@ -118,6 +118,13 @@ def compare(ours: list[float], theirs: list[float]) -> tuple[float, float]:
     return mean, stats.t.ppf(0.975, len(differences) - 1) * spread
 
 
+def _component(side: list[dict[str, float]], name: str) -> list[float]:
+    """One component's figure per slice; "all" is their sum."""
+    if name == "all":
+        return [sum(sample[c] for c in COMPONENTS) for sample in side]
+    return [sample[name] for sample in side]
+
+
 def report(samples: dict[str, list[dict[str, float]]], against: Path) -> str:
     ours, theirs = samples["this tree"], samples["against"]
     lines = [
@@ -126,13 +133,7 @@ def report(samples: dict[str, list[dict[str, float]]], against: Path) -> str:
         f"{'':10} {'this tree':>10} {'against':>10} {'difference (95% CI)':>22} {'change':>8}",
     ]
     for component in (*COMPONENTS, "all"):
-
-        def values(side: list[dict[str, float]], name: str = component) -> list[float]:
-            if name == "all":
-                return [sum(s[c] for c in COMPONENTS) for s in side]
-            return [s[name] for s in side]
-
-        a, b = values(ours), values(theirs)
+        a, b = _component(ours, component), _component(theirs, component)
         mean, half = compare(a, b)
         base = statistics.fmean(b)
         lines.append(

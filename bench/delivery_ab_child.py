@@ -4,7 +4,7 @@ Run by path with ``PYTHONPATH`` naming the tree under test, so that tree's
 Ladder code is what runs; only the standard library and that tree are
 imported (this file is not a module of it). Protocol, one line each way:
 
-    ready <pid> <PostgreSQL backend pid>       after a warm-up batch
+    ready <PostgreSQL backend pid>             after a warm-up batch
     <- slice <n>
     done <sent> <CPU seconds of this process> <PostgreSQL backend pid>
 """
@@ -39,8 +39,6 @@ def _dispatch(wanted: int) -> int:
 
 
 def main() -> int:
-    import os
-
     import django
 
     django.setup()
@@ -51,7 +49,7 @@ def main() -> int:
         pass
     else:
         collector.settle()
-    print(f"ready {os.getpid()} {_backend_pid()}", flush=True)
+    print(f"ready {_backend_pid()}", flush=True)
     for line in sys.stdin:
         command, _, argument = line.partition(" ")
         if command != "slice":
